@@ -1,0 +1,136 @@
+"""The `asr` command: transcribe, evaluate, train."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+DEFAULT_ENCODER = "whisper-tiny.en"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="asr", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("transcribe", help="transcribe audio files")
+    p.add_argument("model", help="model folder (config.json + model.safetensors)")
+    p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
+    p.add_argument("--format", choices=["txt", "json"], default="txt")
+    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(run=transcribe_command)
+
+    p = commands.add_parser("evaluate", help="score a model on a labeled corpus (WER, CER, RTF)")
+    p.add_argument("model")
+    p.add_argument("data", help="manifest.jsonl, LibriSpeech folder, or folder of audio + .txt")
+    p.add_argument("--json", help="write the full report (per-utterance errors included) here")
+    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(run=evaluate_command)
+
+    p = commands.add_parser("train", help="train the chain on labeled speech (hierarchical CTC)")
+    p.add_argument("--train", required=True, action="append", help="labeled corpus; repeat to mix")
+    p.add_argument("--dev", action="append", default=[], help="dev corpus for model selection")
+    p.add_argument("--out", required=True, help="output folder: OUT/model, OUT/checkpoint")
+    add_training_options(p)
+    p.set_defaults(run=train_command)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    return args.run(args)
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    from training.supervised import SupervisedConfig
+    from training.trainer import TrainConfig
+    model, train = SupervisedConfig(), TrainConfig()
+    p.add_argument("--encoder", default=model.encoder, help="whisper-tiny.en, or an HF hub id / local path")
+    p.add_argument("--chain", default=",".join(model.links), help="links bottom-up: char | phone,char")
+    p.add_argument("--d-model", type=int, default=model.d_model)
+    p.add_argument("--layers-per-link", type=int, default=model.layers_per_link)
+    p.add_argument("--phone-weight", type=float, default=model.phone_weight)
+    p.add_argument("--steps", type=int, default=train.max_steps)
+    p.add_argument("--minutes", type=float, default=train.max_minutes, help="training time budget")
+    p.add_argument("--lr", type=float, default=train.lr)
+    p.add_argument("--warmup", type=int, default=train.warmup_steps)
+    p.add_argument("--batch-frames", type=int, default=train.max_batch_frames)
+    p.add_argument("--eval-every", type=int, default=train.eval_every)
+    p.add_argument("--patience", type=int, default=train.patience)
+    p.add_argument("--no-bf16", action="store_true")
+    p.add_argument("--no-spec-augment", action="store_true")
+    p.add_argument("--threads", type=int, default=train.threads)
+    p.add_argument("--seed", type=int, default=train.seed)
+    p.add_argument("--cache-dir", default=model.cache_dir)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def supervised_config(args: argparse.Namespace):
+    from training.supervised import SupervisedConfig
+    from training.trainer import TrainConfig
+    train = TrainConfig(max_steps=args.steps, max_minutes=args.minutes, lr=args.lr, warmup_steps=args.warmup,
+                        max_batch_frames=args.batch_frames, eval_every=args.eval_every,
+                        checkpoint_every=args.eval_every, patience=args.patience, bf16=not args.no_bf16,
+                        threads=args.threads, seed=args.seed, progress=not args.quiet)
+    config = SupervisedConfig(encoder=args.encoder, links=args.chain.split(","), d_model=args.d_model,
+                              layers_per_link=args.layers_per_link, phone_weight=args.phone_weight,
+                              train=train, cache_dir=args.cache_dir)
+    if args.no_spec_augment:
+        config.spec_augment = None
+    return config
+
+
+def transcribe_command(args: argparse.Namespace) -> int:
+    import torch
+    from asr.transcribe import Transcriber
+    torch.set_num_threads(args.threads)
+    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(args.audio) > 20)
+    results = transcriber.transcribe_files(args.audio)
+    for result in results:
+        if result.error:
+            print(f"error: {result.error}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            if not result.error:
+                print(result.text if len(results) == 1 else f"{result.path}\t{result.text}")
+    return 1 if any(r.error for r in results) else 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    import torch
+    from asr.transcribe import Transcriber, evaluate
+    from features.manifest import read_corpus
+    from training.trainer import save_results
+    torch.set_num_threads(args.threads)
+    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=True)
+    report = evaluate(transcriber, read_corpus(args.data))
+    for error in report["errors"]:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"WER {100 * report['wer']:.2f}%  CER {100 * report['cer']:.2f}%  n={report['n']}  "
+          f"RTF {report['rtf']}  ({report['decoder']})")
+    if args.json:
+        save_results(args.json, report)
+    return 1 if report["errors"] else 0
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from features.manifest import read_corpus
+    from training.supervised import train_supervised
+    from training.trainer import finish_distributed, save_results
+    config = supervised_config(args)
+    train_utts = [u for source in args.train for u in read_corpus(source)]
+    dev_utts = [u for source in args.dev for u in read_corpus(source)]
+    summary = train_supervised(train_utts, dev_utts, args.out, config)
+    save_results(Path(args.out) / "train_summary.json", summary)
+    print(f"model: {Path(args.out) / 'model'}  dev WER {summary['dev_wer']:.4f}  "
+          f"trainable {summary['trainable_params']:,} of {summary['total_params']:,} "
+          f"({100 * summary['trainable_share']:.1f}%)")
+    finish_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The whole recognizer: a frozen pretrained encoder and a trainable chain, saved as a folder.
+
+A model folder holds `config.json` (this module's `ModelConfig`) and `model.safetensors` (the
+chain's weights; the frozen encoder is not copied, `config.encoder` names where it comes from).
+Folders are written atomically: built beside the target, then renamed into place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from asr.chain import Chain, ChainConfig, LinkConfig, count_parameters, init_chain, pad_sequences
+from asr.text import CHARACTERS, Vocabulary
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    encoder: str  # what asr.encoder.load_encoder takes: "whisper-tiny.en", an HF id or a path
+    chain: ChainConfig
+    vocabularies: dict[str, list[str]] = field(default_factory=dict)  # CTC link name -> tokens
+    output: str = "char"  # the link whose posteriors are decoded to text
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["chain"] = self.chain.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        data = dict(data)
+        if data.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+            raise ValueError(f"model format {data['format_version']} is newer than this toolkit reads")
+        data["chain"] = ChainConfig.from_dict(data["chain"])
+        return cls(**data)
+
+    def vocabulary(self, link: str) -> Vocabulary:
+        tokens = self.vocabularies[link]
+        return Vocabulary(tuple(tokens), separator=" " if link == "phone" else "")
+
+
+def default_vocabularies() -> dict[str, Vocabulary]:
+    from asr.lexicon import PHONEMES
+    return {"phone": PHONEMES, "char": CHARACTERS}
+
+
+def build_config(encoder_name: str, encoder_dim: int, links: list[str], d_model: int = 256,
+                 layers_per_link: int = 2, phone_weight: float = 0.3, **chain_options) -> ModelConfig:
+    """A fresh chain for the named links, bottom-up, e.g. ["phone", "char"]."""
+    vocabularies = default_vocabularies()
+    link_configs = []
+    for name in links:
+        if name == "unit":
+            raise ValueError("the unit link comes from an SSL model (asr ssl), not from scratch")
+        weight = phone_weight if name == "phone" else 1.0
+        link_configs.append(LinkConfig(name, len(vocabularies[name]), layers_per_link, "ctc", weight))
+    chain = ChainConfig(input_dim=encoder_dim, links=link_configs, d_model=d_model,
+                        ff_dim=4 * d_model, **chain_options)
+    return ModelConfig(encoder=encoder_name, chain=chain,
+                       vocabularies={name: list(vocabularies[name].tokens) for name in links},
+                       output=links[-1])
+
+
+class ASRModel(nn.Module):
+    def __init__(self, config: ModelConfig, encoder: nn.Module | None = None):
+        super().__init__()
+        self.config = config
+        self.chain = init_chain(Chain(config.chain))
+        self._encoder = [encoder]  # a list keeps the frozen encoder out of state_dict/parameters
+
+    @property
+    def encoder(self) -> nn.Module:
+        if self._encoder[0] is None:
+            from asr.encoder import load_encoder
+            self._encoder[0] = load_encoder(self.config.encoder)
+        return self._encoder[0]
+
+    @property
+    def output_vocabulary(self) -> Vocabulary:
+        return self.config.vocabulary(self.config.output)
+
+    @torch.inference_mode()
+    def posteriors(self, frames: list[torch.Tensor], link: str | None = None,
+                   max_batch_frames: int = 20_000) -> list[torch.Tensor]:
+        """Log-posteriors (T', V) of one link (default: the output link) for each frame sequence.
+
+        Sequences are batched by length so padding stays small; results come back in input order.
+        """
+        link = link or self.config.output
+        self.chain.eval()
+        order = sorted(range(len(frames)), key=lambda i: frames[i].shape[0])
+        results: list[torch.Tensor] = [torch.empty(0)] * len(frames)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and frames[order[end]].shape[0] * (end - start + 1) <= max_batch_frames:
+                end += 1
+            chunk = order[start:end]
+            padded, lengths = pad_sequences([frames[i].float() for i in chunk])
+            logits, out_lengths = self.chain(padded, lengths)
+            log_probs = logits[link].float().log_softmax(-1)
+            for row, index in enumerate(chunk):
+                results[index] = log_probs[row, :out_lengths[row]]
+            start = end
+        return results
+
+    def parameter_counts(self) -> dict[str, int]:
+        trainable = count_parameters(self.chain, trainable_only=True)
+        total = trainable + count_parameters(self.encoder)
+        return {"trainable_params": trainable, "total_params": total,
+                "trainable_share": round(trainable / total, 4)}
+
+    def save(self, path: str | os.PathLike) -> None:
+        config = self.config.to_dict()
+        weights = {k: v.detach().contiguous().cpu() for k, v in self.chain.state_dict().items()}
+        write_dir_atomically(path, {
+            CONFIG_FILE: lambda p: _write_json(p, config),
+            WEIGHTS_FILE: lambda p: save_file(weights, p, metadata={"format": "pt"}),
+        })
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, encoder: nn.Module | None = None) -> "ASRModel":
+        path = Path(path)
+        if not (path / CONFIG_FILE).exists():
+            raise FileNotFoundError(f"{path}: not a model folder (no {CONFIG_FILE})")
+        config = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        model = cls(config, encoder)
+        model.chain.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        return model.eval()
+
+
+def write_dir_atomically(path: str | os.PathLike, writers: dict[str, Callable[[str], None]]) -> None:
+    """Write each file into a fresh sibling folder, then swap it in for `path`.
+
+    A kill at any moment leaves either the old folder or the new one, never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        for name, write in writers.items():
+            write(str(staging / name))
+        if path.exists():
+            retired = path.with_name(f".{path.name}.old")
+            shutil.rmtree(retired, ignore_errors=True)
+            os.replace(path, retired)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_json_atomically(path: str | os.PathLike, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    _write_json(str(tmp), data)
+    os.replace(tmp, path)
+
+
+def _write_json(path: str, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2)
+        out.write("\n")
+        out.flush()
+        os.fsync(out.fileno())

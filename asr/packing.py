@@ -1,0 +1,119 @@
+"""Feed utterances of any length to an encoder trained on fixed windows.
+
+Whisper's encoder was trained on 30-s windows; its features for unpadded short input are much
+worse, yet padding each 2-s utterance to 30 s wastes ~15x compute. So short utterances are
+packed, several to a window with a little silence between them, and each one's frames are sliced
+back out. Audio longer than a window is cut into overlapping windows; only the centre of each
+(the part with context on both sides) is kept, so nothing is lost or doubled at the seams.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+GAP_SECONDS = 0.4  # silence between packed utterances
+CONTEXT_SECONDS = 5.0  # context kept either side of a long-audio chunk's centre
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A span of one utterance's audio, fed to the encoder at `offset` in window `window`."""
+    item: int
+    audio_start: int  # sample in the utterance where the fed audio starts
+    audio_end: int
+    keep_start: int  # samples of the utterance whose frames are kept (the piece's centre)
+    keep_end: int
+    window: int = -1
+    offset: int = 0
+
+
+def split_long(item: int, n_samples: int, window: int, context: int, hop: int) -> list[Piece]:
+    """Cut an utterance into pieces no longer than `window`; kept centres tile it exactly."""
+    if n_samples <= window:
+        return [Piece(item, 0, n_samples, 0, n_samples)]
+    stride = window - 2 * context
+    assert stride > 0 and stride % hop == 0 and context % hop == 0
+    pieces = []
+    for keep_start in range(0, n_samples, stride):
+        keep_end = min(keep_start + stride, n_samples)
+        audio_start = max(0, keep_start - context)
+        audio_end = min(n_samples, audio_start + window)
+        pieces.append(Piece(item, audio_start, audio_end, keep_start, keep_end))
+    return pieces
+
+
+def pack(pieces: list[Piece], window: int, gap: int, hop: int) -> list[Piece]:
+    """First-fit decreasing: assign each piece a window and a hop-aligned offset in it."""
+    free: list[int] = []  # next free (hop-aligned) sample in each window
+    placed = []
+    for piece in sorted(pieces, key=lambda p: p.audio_end - p.audio_start, reverse=True):
+        length = piece.audio_end - piece.audio_start
+        for index, start in enumerate(free):
+            if start + length <= window:
+                break
+        else:
+            index, start = len(free), 0
+            free.append(0)
+        free[index] = _align_up(start + length + gap, hop)
+        placed.append(Piece(**{**piece.__dict__, "window": index, "offset": start}))
+    return placed
+
+
+def encode_utterances(
+    encoder: torch.nn.Module,
+    audios: list[np.ndarray],
+    batch_windows: int = 2,
+    progress: bool = False,
+) -> list[torch.Tensor]:
+    """Frames (n_frames, dim) of each utterance, as if each had been encoded alone in context.
+
+    `encoder` follows asr.encoder.FrozenEncoder: `window_samples` (None for encoders that take any
+    length), `frames_for(n_samples)`, and forward(audio (B, samples)) -> (B, frames, dim).
+    """
+    if not audios:
+        return []
+    hop = encoder.window_samples // encoder.frames_for(encoder.window_samples) if encoder.window_samples else 1
+    if encoder.window_samples is None:
+        return [_encode_whole(encoder, audio) for audio in tqdm(audios, disable=not progress, desc="encode")]
+    window = encoder.window_samples
+    context = min(int(CONTEXT_SECONDS * encoder.sample_rate), window // 6) // hop * hop
+    gap = _align_up(int(GAP_SECONDS * encoder.sample_rate), hop)
+    pieces = [p for i, audio in enumerate(audios) for p in split_long(i, len(audio), window, context, hop)]
+    placed = pack(pieces, window, gap, hop)
+    n_windows = 1 + max(p.window for p in placed)
+    by_window: list[list[Piece]] = [[] for _ in range(n_windows)]
+    for piece in placed:
+        by_window[piece.window].append(piece)
+
+    kept: dict[int, list[tuple[int, torch.Tensor]]] = {i: [] for i in range(len(audios))}
+    bar = tqdm(total=n_windows, disable=not progress, desc="encode", unit="window")
+    for first in range(0, n_windows, batch_windows):
+        group = by_window[first:first + batch_windows]
+        batch = torch.zeros(len(group), window)
+        for row, window_pieces in enumerate(group):
+            for p in window_pieces:
+                batch[row, p.offset:p.offset + p.audio_end - p.audio_start] = torch.from_numpy(
+                    audios[p.item][p.audio_start:p.audio_end])
+        with torch.inference_mode():
+            frames = encoder(batch)
+        for row, window_pieces in enumerate(group):
+            for p in window_pieces:
+                start = (p.offset + p.keep_start - p.audio_start) // hop
+                count = encoder.frames_for(p.keep_end) - encoder.frames_for(p.keep_start)
+                kept[p.item].append((p.keep_start, frames[row, start:start + count].float().clone()))
+        bar.update(len(group))
+    bar.close()
+    return [torch.cat([f for _, f in sorted(kept[i], key=lambda kf: kf[0])]) for i in range(len(audios))]
+
+
+def _encode_whole(encoder: torch.nn.Module, audio: np.ndarray) -> torch.Tensor:
+    with torch.inference_mode():
+        return encoder(torch.from_numpy(audio)[None])[0].float().clone()
+
+
+def _align_up(value: int, step: int) -> int:
+    return int(math.ceil(value / step) * step)

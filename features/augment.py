@@ -1,0 +1,51 @@
+"""Augmentation for training.
+
+`spec_augment` works on any (batch, time, dim) feature sequence; in this toolkit it masks the
+cached frames of the frozen encoder, since re-encoding augmented audio every epoch would cost far
+more than the chain's whole training. Waveform perturbations (speed, pitch, noise) are for the
+few-shot stages, where the audio is encoded afresh anyway.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+
+@dataclass
+class SpecAugmentConfig:
+    time_masks: int = 2
+    time_width: int = 20  # frames (20 ms each for Whisper): at most 0.4 s per mask
+    time_share: float = 0.2  # no mask covers more than this share of an utterance
+    feature_masks: int = 2
+    feature_width: int = 48  # encoder channels
+
+
+def spec_augment(frames: torch.Tensor, config: SpecAugmentConfig) -> torch.Tensor:
+    """Zero random time spans and channel bands, independently per utterance. (B, T, D) in and out."""
+    grid = frames.transpose(1, 2).unsqueeze(1)  # (B, 1, D, T): torchaudio's (..., freq, time)
+    for _ in range(config.time_masks):
+        grid = AF.mask_along_axis_iid(grid, config.time_width, 0.0, axis=3, p=config.time_share)
+    for _ in range(config.feature_masks):
+        grid = AF.mask_along_axis_iid(grid, config.feature_width, 0.0, axis=2)
+    return grid.squeeze(1).transpose(1, 2)
+
+
+def speed_perturb(audio: np.ndarray, rate: float) -> np.ndarray:
+    """Play `rate` times faster with unchanged pitch (librosa's phase-vocoder time stretch)."""
+    import librosa
+    return librosa.effects.time_stretch(audio, rate=rate).astype(np.float32)
+
+
+def pitch_shift(audio: np.ndarray, semitones: float, sample_rate: int = 16_000) -> np.ndarray:
+    import librosa
+    return librosa.effects.pitch_shift(audio, sr=sample_rate, n_steps=semitones).astype(np.float32)
+
+
+def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """White noise at the given signal-to-noise ratio."""
+    power = float(np.mean(audio ** 2)) + 1e-12
+    noise = rng.standard_normal(len(audio)).astype(np.float32)
+    return audio + noise * np.sqrt(power / 10 ** (snr_db / 10))

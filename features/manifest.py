@@ -1,0 +1,147 @@
+"""Where the audio is and what it says: manifests, the LibriSpeech layout, plain folders.
+
+A corpus is a list of `Utterance`s with absolute audio paths. `read_corpus` takes any of:
+- a `manifest.jsonl` (one JSON a line: id, audio relative to the manifest's folder, text, speaker,
+  duration, sample_rate), the format of ../shared/data/*/manifest.jsonl;
+- a LibriSpeech-layout folder (SPK/CHAPTER/*.flac with SPK-CHAPTER.trans.txt);
+- any folder of audio files (unlabeled unless a same-named .txt lies beside a file).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from features.audio import AudioError, audio_info
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".sph", ".aiff", ".aif")
+
+
+@dataclass(frozen=True)
+class Utterance:
+    id: str
+    audio: str  # absolute path
+    text: str | None = None
+    speaker: str | None = None
+    duration: float | None = None
+
+
+def read_corpus(source: str | os.PathLike) -> list[Utterance]:
+    path = Path(source)
+    if path.is_file():
+        return read_manifest(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such manifest or folder")
+    if any(path.rglob("*.trans.txt")):
+        return read_librispeech(path)
+    return read_folder(path)
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    path = Path(path)
+    utterances = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                audio = Path(row["audio"])
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}:{number}: not a manifest row ({error})") from None
+            if not audio.is_absolute():
+                audio = path.parent / audio
+            utterances.append(Utterance(
+                id=str(row.get("id") or audio.stem), audio=str(audio.resolve()),
+                text=row.get("text"), speaker=row.get("speaker"), duration=row.get("duration")))
+    return utterances
+
+
+def read_librispeech(root: str | os.PathLike) -> list[Utterance]:
+    """All utterances below `root` (a subset folder or the LibriSpeech folder itself)."""
+    utterances = []
+    for transcript in sorted(Path(root).rglob("*.trans.txt")):
+        speaker = transcript.name.split("-")[0]
+        for line in transcript.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            utt_id, _, text = line.partition(" ")
+            audio = transcript.parent / f"{utt_id}.flac"
+            utterances.append(Utterance(utt_id, str(audio.resolve()), text.strip(), speaker))
+    return utterances
+
+
+def read_folder(root: str | os.PathLike) -> list[Utterance]:
+    """Every audio file below `root`; the speaker is the file's parent folder name."""
+    root = Path(root)
+    utterances = []
+    for audio in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        text_file = audio.with_suffix(".txt")
+        text = text_file.read_text(encoding="utf-8").strip() if text_file.exists() else None
+        relative = audio.relative_to(root).with_suffix("")
+        utterances.append(Utterance("/".join(relative.parts), str(audio.resolve()), text,
+                                    audio.parent.name if audio.parent != root else None))
+    return utterances
+
+
+def with_durations(utterances: list[Utterance]) -> list[Utterance]:
+    """Fill missing durations from file headers; unreadable files keep None."""
+    filled = []
+    for utt in utterances:
+        if utt.duration is None:
+            try:
+                utt = replace(utt, duration=audio_info(utt.audio).duration)
+            except AudioError:
+                pass
+        filled.append(utt)
+    return filled
+
+
+def write_manifest(utterances: list[Utterance], path: str | os.PathLike) -> None:
+    """Write atomically, audio paths relative to the manifest's folder where possible."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for utt in utterances:
+            row = asdict(utt)
+            try:
+                row["audio"] = os.path.relpath(utt.audio, path.parent)
+            except ValueError:  # another drive on Windows
+                pass
+            out.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+
+
+def labeled_subset(utterances: list[Utterance], fraction: float, seed: int = 0) -> list[Utterance]:
+    """A deterministic share of the utterances, spread evenly over speakers.
+
+    round(fraction * N) utterances in all; each speaker gets its proportional share (largest
+    remainders round up, every speaker at least one while the total allows), and within a speaker
+    the choice is a seeded hash of the id, so it does not depend on the order of the input.
+    """
+    if fraction >= 1.0:
+        return list(utterances)
+    by_speaker: dict[str, list[Utterance]] = {}
+    for utt in utterances:
+        by_speaker.setdefault(str(utt.speaker), []).append(utt)
+
+    def rank(key: str) -> str:
+        return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
+
+    total = max(1, round(fraction * len(utterances)))
+    shares = {s: fraction * len(group) for s, group in by_speaker.items()}
+    quota = {s: int(share) for s, share in shares.items()}
+    if total >= len(by_speaker):
+        quota = {s: max(1, q) for s, q in quota.items()}
+    by_remainder = sorted(by_speaker, key=lambda s: (quota[s] - shares[s], rank(s)))
+    for speaker in by_remainder:
+        if sum(quota.values()) >= total:
+            break
+        quota[speaker] += 1
+    chosen = set()
+    for speaker, group in by_speaker.items():
+        chosen.update(u.id for u in sorted(group, key=lambda u: rank(u.id))[:quota[speaker]])
+    return [u for u in utterances if u.id in chosen]

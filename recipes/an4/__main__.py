@@ -1,0 +1,63 @@
+"""AN4 recipe: train the chain on AN4 train, select on held-out speakers, score AN4 test.
+
+    python -m recipes.an4 --data ../shared/data/an4 --out exp/an4
+
+Writes OUT/model (what `asr transcribe` and `asr evaluate` take), OUT/results.json and
+OUT/test_report.json (per-utterance errors). Under `torchrun --nproc_per_node 2` the training
+runs data-parallel; scoring runs on rank 0.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+from asr.cli import add_training_options, supervised_config
+from features.manifest import Utterance, labeled_subset, read_corpus
+from recipes.common import finish_recipe
+from training.supervised import train_supervised
+from training.trainer import finish_distributed, init_distributed
+
+DEV_SPEAKERS = 4  # of AN4 train's 74, held out for model selection and early stopping
+
+# Defaults tuned on this machine (2 cores): see benchmarks/RESULTS.md.
+RECIPE_DEFAULTS = {"steps": 3000, "minutes": 13.0, "eval_every": 250}
+
+
+def split_dev(utterances: list[Utterance], n_speakers: int) -> tuple[list[Utterance], list[Utterance]]:
+    """Hold out whole speakers, chosen by a hash of their name (stable across machines)."""
+    speakers = sorted({u.speaker for u in utterances}, key=lambda s: hashlib.sha1(str(s).encode()).hexdigest())
+    held_out = set(speakers[:n_speakers])
+    return [u for u in utterances if u.speaker not in held_out], [u for u in utterances if u.speaker in held_out]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m recipes.an4", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/an4", help="AN4 folder with train/ and test/ manifests")
+    parser.add_argument("--out", default="exp/an4")
+    parser.add_argument("--labeled-fraction", type=float, default=1.0,
+                        help="train on this share of the labeled utterances, taken evenly over speakers")
+    add_training_options(parser)
+    parser.set_defaults(**RECIPE_DEFAULTS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+    started = time.perf_counter()
+    data = Path(args.data)
+    train_all, dev = split_dev(read_corpus(data / "train" / "manifest.jsonl"), DEV_SPEAKERS)
+    train = labeled_subset(train_all, args.labeled_fraction, seed=args.seed)
+    test = read_corpus(data / "test" / "manifest.jsonl")
+    rank, _ = init_distributed()
+    summary = train_supervised(train, dev, Path(args.out), supervised_config(args))
+    if rank == 0:
+        finish_recipe(Path(args.out), train, {"test": test}, summary, started)
+    finish_distributed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

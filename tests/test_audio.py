@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from features.audio import SAMPLE_RATE, AudioError, load_audio
+from features.manifest import labeled_subset, read_corpus, read_manifest, write_manifest
+from tests.conftest import shared_or_skip
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    utt = read_manifest(shared_or_skip("an4/test/manifest.jsonl"))[0]
+    return load_audio(utt.audio)
+
+
+@pytest.mark.parametrize("fmt,subtype,tolerance", [
+    ("WAV", "PCM_16", 1e-4), ("FLAC", "PCM_16", 1e-4), ("OGG", "VORBIS", None), ("OGG", "OPUS", None),
+    ("MP3", "MPEG_LAYER_III", None)])
+def test_every_format_loads_to_the_same_speech(tmp_path, speech, fmt, subtype, tolerance):
+    path = tmp_path / f"speech.{fmt.lower()}"
+    rate = 48_000 if subtype == "OPUS" else SAMPLE_RATE  # Opus only runs at 48 kHz and below
+    from features.audio import resample
+    sf.write(path, resample(speech, SAMPLE_RATE, rate), rate, format=fmt, subtype=subtype)
+    loaded = load_audio(path)
+    assert loaded.dtype == np.float32 and loaded.ndim == 1
+    if tolerance is not None:
+        assert len(loaded) == len(speech)
+        assert np.max(np.abs(loaded - speech)) < tolerance
+    else:  # lossy codecs add delay/padding: compare the overlapping part by correlation
+        from scipy.signal import correlate
+        lag = int(np.argmax(correlate(loaded, speech, mode="full", method="fft"))) - (len(speech) - 1)
+        assert 0 <= lag < SAMPLE_RATE // 10, lag
+        overlap = min(len(loaded) - lag, len(speech))
+        corr = np.corrcoef(loaded[lag:lag + overlap], speech[:overlap])[0, 1]
+        assert corr > 0.9, (fmt, subtype, corr)
+
+
+def test_stereo_is_mixed_down_and_rates_resampled(tmp_path, speech):
+    stereo = np.stack([speech, 0.5 * speech], axis=1)
+    sf.write(tmp_path / "stereo.wav", stereo, SAMPLE_RATE)
+    assert np.allclose(load_audio(tmp_path / "stereo.wav"), 0.75 * speech, atol=1e-4)
+
+    fsdd = read_corpus(shared_or_skip("fsdd/manifest.jsonl"))[0]
+    assert sf.info(fsdd.audio).samplerate == 8000
+    audio = load_audio(fsdd.audio)
+    assert abs(len(audio) - 2 * sf.info(fsdd.audio).frames) <= 2
+
+
+def test_bad_files_fail_with_one_line_naming_the_file(tmp_path, speech):
+    cases = {}
+    cases["missing.wav"] = None
+    (tmp_path / "empty.wav").write_bytes(b"")
+    cases["empty.wav"] = "empty file"
+    (tmp_path / "notes.wav").write_text("this is not audio\n" * 20)
+    cases["notes.wav"] = "not a readable audio file"
+    sf.write(tmp_path / "zero.wav", np.zeros(0, dtype=np.float32), SAMPLE_RATE)
+    cases["zero.wav"] = "zero-length"
+    sf.write(tmp_path / "silent.wav", np.zeros(SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
+    cases["silent.wav"] = "silent"
+    sf.write(tmp_path / "whole.flac", speech, SAMPLE_RATE)
+    data = (tmp_path / "whole.flac").read_bytes()
+    (tmp_path / "truncated.flac").write_bytes(data[:len(data) // 3])
+    cases["truncated.flac"] = ""
+    for name, reason in cases.items():
+        path = tmp_path / name
+        with pytest.raises(AudioError) as caught:
+            load_audio(path)
+        message = str(caught.value)
+        assert message.startswith(str(path)) and "\n" not in message, message
+        assert reason is None or reason in message, message
+
+
+def test_manifest_round_trip_and_balanced_subset(tmp_path):
+    utts = read_manifest(shared_or_skip("an4/train/manifest.jsonl"))
+    write_manifest(utts[:50], tmp_path / "m.jsonl")
+    again = read_manifest(tmp_path / "m.jsonl")
+    assert again == utts[:50]
+    subset = labeled_subset(utts, 0.1, seed=1)
+    assert labeled_subset(list(reversed(utts)), 0.1, seed=1) == [u for u in reversed(utts) if u in subset]
+    speakers = {u.speaker for u in utts}
+    assert {u.speaker for u in subset} == speakers  # every speaker contributes
+    assert 0.08 * len(utts) < len(subset) < 0.2 * len(utts)
+
+
+def test_librispeech_layout_and_folders():
+    root = shared_or_skip("librispeech/LibriSpeech/test-clean")
+    utts = read_corpus(root)
+    assert len(utts) == 4 and all(u.text and u.text.isupper() for u in utts)
+    unlabeled = read_corpus(shared_or_skip("librispeech/unlabeled"))
+    assert len(unlabeled) == 100 and all(u.text is None for u in unlabeled)

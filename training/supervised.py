@@ -1,0 +1,111 @@
+"""Stage 2: hierarchical CTC on labeled speech (phoneme and character losses, weighted)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from asr.chain import ctc_losses
+from asr.decoding import greedy_decode
+from asr.lexicon import Lexicon
+from asr.model import ASRModel, build_config
+from asr.scoring import score
+from features.augment import SpecAugmentConfig, spec_augment
+from features.manifest import Utterance
+from training.cache import encode_corpus
+from training.data import Batch, Example, make_examples
+from training.trainer import LossFn, TrainConfig, init_distributed, is_distributed, train
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("ASR_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "asr", "features"))
+
+
+@dataclass
+class SupervisedConfig:
+    encoder: str = "whisper-tiny.en"
+    links: list[str] = field(default_factory=lambda: ["phone", "char"])
+    d_model: int = 256
+    layers_per_link: int = 2
+    phone_weight: float = 0.3
+    dropout: float = 0.1
+    spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    cache_dir: str = field(default_factory=default_cache_dir)
+
+
+def hierarchical_ctc_loss(model: ASRModel, augment: SpecAugmentConfig | None) -> LossFn:
+    weights = {link.name: link.loss_weight for link in model.config.chain.links}
+
+    def loss_fn(network: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        frames = spec_augment(batch.frames, augment) if augment is not None else batch.frames
+        logits, lengths = network(frames, batch.lengths)
+        losses = ctc_losses(logits, lengths, batch.targets)
+        total = sum(weights[name] * loss for name, loss in losses.items())
+        return total, {name: loss.item() for name, loss in losses.items()}
+
+    return loss_fn
+
+
+def greedy_wer(model: ASRModel, examples: list[Example]) -> float:
+    posteriors = model.posteriors([e.frames for e in examples])
+    vocab = model.output_vocabulary
+    hyps = [greedy_decode(p[None], torch.tensor([p.shape[0]]), vocab)[0] for p in posteriors]
+    return score([e.text for e in examples], hyps)["wer"]
+
+
+def prepare_examples(utterances: list[Utterance], model: ASRModel, cache_dir: str,
+                     progress: bool = True) -> tuple[list[Example], list[str]]:
+    """Encode (via the cache) and label a corpus; every data-parallel rank helps fill the cache."""
+    rank, world = init_distributed()
+    if world > 1:
+        encode_corpus(utterances, model.encoder, cache_dir, progress and rank == 0, shard=(rank, world))
+        torch.distributed.barrier()
+    corpus = encode_corpus(utterances, model.encoder, cache_dir, progress and rank == 0)
+    vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies}
+    lexicon = Lexicon() if "phone" in vocabularies else None
+    examples, skipped = make_examples(corpus, vocabularies, model.config.chain.stack, lexicon)
+    return examples, corpus.errors + skipped
+
+
+def train_supervised(train_utts: list[Utterance], dev_utts: list[Utterance], out_dir: str | os.PathLike,
+                     config: SupervisedConfig, init: ASRModel | None = None) -> dict:
+    """Train a chain on labeled speech; OUT/model is the best on the dev set. Returns a summary."""
+    torch.set_num_threads(config.train.threads)
+    out_dir = Path(out_dir)
+    if init is None:
+        from asr.encoder import load_encoder
+        encoder = load_encoder(config.encoder)
+        model_config = build_config(config.encoder, encoder.dim, config.links, config.d_model,
+                                    config.layers_per_link, config.phone_weight, dropout=config.dropout)
+        model = ASRModel(model_config, encoder)
+    else:
+        model = init
+
+    started = time.perf_counter()
+    train_examples, train_problems = prepare_examples(train_utts, model, config.cache_dir, config.train.progress)
+    dev_examples, dev_problems = prepare_examples(dev_utts, model, config.cache_dir, config.train.progress)
+    prepare_seconds = time.perf_counter() - started
+    for problem in train_problems + dev_problems:
+        log.warning("skipped %s", problem)
+    if not train_examples:
+        raise ValueError("no usable training utterances")
+
+    loss_fn = hierarchical_ctc_loss(model, config.spec_augment)
+    state = train(model, train_examples, dev_examples, loss_fn, greedy_wer, out_dir, config.train)
+    summary = {
+        "train_utterances": len(train_examples), "dev_utterances": len(dev_examples),
+        "skipped": train_problems + dev_problems,
+        "prepare_seconds": round(prepare_seconds, 1), "train_seconds": round(state.train_seconds, 1),
+        "steps": state.step, "best_step": state.best_step, "dev_wer": state.best_score,
+        "distributed_world_size": torch.distributed.get_world_size() if is_distributed() else 1,
+        **model.parameter_counts(),
+        "config": {**asdict(config), "train": asdict(config.train)},
+    }
+    return summary

@@ -58,7 +58,7 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-frames", type=int, default=train.max_batch_frames)
     p.add_argument("--eval-every", type=int, default=train.eval_every)
     p.add_argument("--patience", type=int, default=train.patience)
-    p.add_argument("--no-bf16", action="store_true")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only on CPUs/GPUs with bf16 units)")
     p.add_argument("--no-spec-augment", action="store_true")
     p.add_argument("--threads", type=int, default=train.threads)
     p.add_argument("--seed", type=int, default=train.seed)
@@ -71,7 +71,7 @@ def supervised_config(args: argparse.Namespace):
     from training.trainer import TrainConfig
     train = TrainConfig(max_steps=args.steps, max_minutes=args.minutes, lr=args.lr, warmup_steps=args.warmup,
                         max_batch_frames=args.batch_frames, eval_every=args.eval_every,
-                        checkpoint_every=args.eval_every, patience=args.patience, bf16=not args.no_bf16,
+                        checkpoint_every=args.eval_every, patience=args.patience, bf16=args.bf16,
                         threads=args.threads, seed=args.seed, progress=not args.quiet)
     config = SupervisedConfig(encoder=args.encoder, links=args.chain.split(","), d_model=args.d_model,
                               layers_per_link=args.layers_per_link, phone_weight=args.phone_weight,

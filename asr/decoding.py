@@ -133,11 +133,27 @@ class BeamSearchDecoder:
             raise ValueError(f"log_probs must be (batch, frames, {len(self.vocab)}), not {tuple(log_probs.shape)}")
         batch, frames, _ = log_probs.shape
         lengths = _lengths(lengths, batch, frames)
-        emissions = log_probs.detach().to("cpu", torch.float32).contiguous()
-        results = self._decoder(emissions, lengths)
+        emissions = log_probs.detach().to("cpu", torch.float32)
+        if self.lexicon is not None:
+            emissions, lengths = self._close_last_word(emissions, lengths)
+        results = self._decoder(emissions.contiguous(), lengths)
         return [self._text(hypotheses[0]) if hypotheses else "" for hypotheses in results]
 
     __call__ = decode
+
+    def _close_last_word(self, emissions: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Append a certain word boundary after each utterance's last frame.
+
+        Lexicon spellings end in the boundary token, so that repeated letters cannot be split
+        into two one-letter words; the model rarely emits a boundary after the final word, which
+        would then never be completed and be dropped.
+        """
+        batch, frames, size = emissions.shape
+        closed = torch.full((batch, frames + 1, size), -1e4)
+        closed[:, :frames] = emissions
+        closed[torch.arange(batch), lengths] = torch.where(
+            torch.arange(size) == self._tokens.index(BOUNDARY), 0.0, -1e4)
+        return closed, lengths + 1
 
     def _text(self, hypothesis) -> str:  # noqa: ANN001 - torchaudio's CTCHypothesis
         if self.lexicon is not None:
@@ -150,7 +166,8 @@ class BeamSearchDecoder:
             lexicon_path = os.path.join(directory, "lexicon.txt")
             words_path = os.path.join(directory, "words.txt")
             with open(lexicon_path, "w", encoding="utf-8") as out:
-                out.writelines(f"{word}\t{' '.join(word)}\n" for word in self.lexicon)
+                # Each spelling ends in the boundary, so "n n" cannot be read as two words "n".
+                out.writelines(f"{word}\t{' '.join(word)} {BOUNDARY}\n" for word in self.lexicon)
             # The LM's word list carries <unk>; the lexicon must not, or <unk> would be spellable.
             with open(words_path, "w", encoding="utf-8") as out:
                 out.writelines(f"{word}\n" for word in (UNK, *self.lexicon))

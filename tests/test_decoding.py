@@ -117,3 +117,11 @@ def test_build_decoder_entry_point(lm_path, tmp_path):
         build_decoder("beam", CHARACTERS, lm_path=tmp_path / "missing.arpa")
     with pytest.raises(ValueError, match="space"):
         BeamSearchDecoder(Vocabulary(("<b>", "a", "b")))
+
+
+def test_lexicon_search_keeps_repeated_letters_one_word_and_the_last_word():
+    """Spelled letters (AN4: "x a g n a") held over several frames must not split into
+    "x x a a ...", and the final word, which has no boundary after it, must not be dropped."""
+    decoder = BeamSearchDecoder(CHARACTERS, words=["x", "a", "g", "n"], lm=None)
+    frames = ["x", "x", "_", " ", "a", "a", "a", " ", "g", "g", "_", " ", "n", "n", "_", "a", "a"]
+    assert decoder.decode(posteriors(*frames)) == ["x a g n a"]

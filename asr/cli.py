@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="model folder (config.json + model.safetensors)")
     p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
     p.add_argument("--format", choices=["txt", "json"], default="txt")
-    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--decoder", choices=["auto", "greedy", "beam"], default="auto",
+                   help="auto: lexicon + LM beam search when the model folder has them, else greedy")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=transcribe_command)
 
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model")
     p.add_argument("data", help="manifest.jsonl, LibriSpeech folder, or folder of audio + .txt")
     p.add_argument("--json", help="write the full report (per-utterance errors included) here")
-    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--decoder", choices=["auto", "greedy", "beam"], default="auto",
+                   help="auto: lexicon + LM beam search when the model folder has them, else greedy")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=evaluate_command)
 

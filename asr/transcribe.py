@@ -36,13 +36,17 @@ class Transcript:
 @dataclass
 class Transcriber:
     model: ASRModel
-    decoder: str = "greedy"  # or "beam": lexicon + n-gram LM from the model folder, when present
+    decoder: str = "auto"  # "greedy", "beam" (lexicon + n-gram LM from the model folder), or "auto":
+    # beam when the model folder holds its words.txt and lm.arpa, else greedy
     model_dir: str | None = None
     progress: bool = False
     _decode: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         words, lm_path = None, None
+        if self.decoder == "auto":
+            has_lm = self.model_dir and (Path(self.model_dir) / LM_FILE).exists()
+            self.decoder = "beam" if has_lm else "greedy"
         if self.decoder == "beam" and self.model_dir:
             words_file, lm_file = Path(self.model_dir) / WORDS_FILE, Path(self.model_dir) / LM_FILE
             words = words_file.read_text().split() if words_file.exists() else None
@@ -50,7 +54,7 @@ class Transcriber:
         self._decode = build_decoder(self.decoder, self.model.output_vocabulary, words, lm_path)
 
     @classmethod
-    def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "greedy", progress: bool = False) -> "Transcriber":
+    def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "auto", progress: bool = False) -> "Transcriber":
         return cls(ASRModel.load(model_dir), decoder, str(model_dir), progress)
 
     def transcribe_audio(self, audios: list[np.ndarray]) -> list[str]:

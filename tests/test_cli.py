@@ -1,0 +1,86 @@
+"""End to end through the `asr` command: train on real AN4 speech, transcribe, evaluate, bad files."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from features.manifest import read_manifest, write_manifest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_UTTERANCES = 160
+STEPS = 240
+
+
+def asr(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, an4_train_manifest, an4_test_manifest):
+    """A small chain trained by `asr train` on 160 real AN4 utterances (about a minute)."""
+    work = tmp_path_factory.mktemp("cli")
+    utts = read_manifest(an4_train_manifest)
+    write_manifest(utts[:TRAIN_UTTERANCES], work / "train.jsonl")
+    write_manifest(utts[TRAIN_UTTERANCES:TRAIN_UTTERANCES + 20], work / "dev.jsonl")
+    done = asr("train", "--train", work / "train.jsonl", "--dev", work / "dev.jsonl", "--out", work / "exp",
+               "--steps", STEPS, "--warmup", 40, "--eval-every", 80, "--cache-dir", work / "cache", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return work
+
+
+def test_train_writes_a_model_folder_and_reports_the_trainable_share(trained):
+    summary = json.loads((trained / "exp" / "train_summary.json").read_text())
+    assert summary["steps"] == STEPS and summary["train_utterances"] == TRAIN_UTTERANCES
+    assert 0 < summary["trainable_share"] < 0.5
+    assert summary["trainable_params"] + 7_000_000 < summary["total_params"]  # encoder: ~8M, frozen
+    assert {p.name for p in (trained / "exp" / "model").iterdir()} == {"config.json", "model.safetensors"}
+    assert not list((trained / "exp").glob(".*"))  # no staging folders left behind
+
+
+def test_model_learns_the_speech_it_was_trained_on(trained):
+    done = asr("evaluate", trained / "exp" / "model", trained / "train.jsonl", "--json", trained / "fit.json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((trained / "fit.json").read_text())
+    assert report["n"] == TRAIN_UTTERANCES
+    assert report["wer"] < 0.5, report["wer"]  # an untrained chain scores 1.0 (all blanks)
+
+
+def test_transcribe_a_batch_with_bad_files_reports_each_and_goes_on(trained, tmp_path, an4_test_manifest):
+    good = [u.audio for u in read_manifest(an4_test_manifest)[:2]]
+    bad = {"missing.wav": None}
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "notes.wav").write_text("not audio at all\n" * 30)
+    sf.write(tmp_path / "silent.wav", np.zeros(16_000, dtype=np.float32), 16_000)
+    data = Path(good[0]).read_bytes()
+    (tmp_path / "truncated.flac").write_bytes(data[:len(data) // 4])
+    paths = [good[0], *(str(tmp_path / name) for name in ["missing.wav", "empty.wav", "notes.wav",
+                                                          "silent.wav", "truncated.flac"]), good[1]]
+    done = asr("transcribe", trained / "exp" / "model", *paths, "--format", "json")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 5
+    for path, line in zip(paths[1:6], errors):
+        assert path in line
+    results = json.loads(done.stdout)
+    assert [r["path"] for r in results] == paths
+    assert [bool(r["error"]) for r in results] == [False, True, True, True, True, True, False]
+    assert results[0]["text"] and results[-1]["text"] and results[0]["duration"] > 0
+
+
+def test_evaluate_scores_a_corpus_with_a_broken_file_as_all_deletions(trained, tmp_path, an4_test_manifest):
+    utts = read_manifest(an4_test_manifest)[:5]
+    (tmp_path / "broken.flac").write_bytes(b"fLaC" + b"\0" * 100)
+    utts.append(utts[0].__class__("broken", str(tmp_path / "broken.flac"), "YES", "x", 1.0))
+    write_manifest(utts, tmp_path / "m.jsonl")
+    done = asr("evaluate", trained / "exp" / "model", tmp_path / "m.jsonl", "--json", tmp_path / "r.json",
+               "--decoder", "greedy")
+    assert done.returncode == 1 and "broken.flac" in done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["n"] == 6 and len(report["errors"]) == 1
+    assert report["utterances"][-1]["hyp"] == "" and report["rtf"] > 0
+    assert set(report) >= {"wer", "cer", "rtf", "utterances"}

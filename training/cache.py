@@ -88,15 +88,16 @@ def encode_corpus(utterances: list[Utterance], encoder: torch.nn.Module, cache_d
     missing = missing[rank::world]
     _encode_missing(missing, keys, encoder, cache, errors, progress)
 
-    kept, frames = [], []
-    for utt in utterances:
-        if utt.id not in keys:
-            continue
-        cached = cache.get(keys[utt.id])
-        if cached is not None:
-            kept.append(utt)
-            frames.append(cached)
-    return EncodedCorpus(kept, frames, errors)
+    if world > 1:
+        return EncodedCorpus([], [], errors)  # the caller reads the whole corpus after a barrier
+    loaded = {utt.id: cache.get(keys[utt.id]) for utt in utterances if utt.id in keys}
+    torn = [utt for utt in utterances
+            if utt.id in loaded and loaded[utt.id] is None and cache.path(keys[utt.id]).exists()]
+    if torn:  # a cache file cut short by a kill: encode those files again
+        _encode_missing(torn, keys, encoder, cache, errors, progress)
+        loaded.update({utt.id: cache.get(keys[utt.id]) for utt in torn})
+    kept = [utt for utt in utterances if loaded.get(utt.id) is not None]
+    return EncodedCorpus(kept, [loaded[utt.id] for utt in kept], errors)
 
 
 def _encode_missing(missing: list[Utterance], keys: dict[str, str], encoder: torch.nn.Module,

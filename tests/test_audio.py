@@ -88,3 +88,9 @@ def test_librispeech_layout_and_folders():
     assert len(utts) == 4 and all(u.text and u.text.isupper() for u in utts)
     unlabeled = read_corpus(shared_or_skip("librispeech/unlabeled"))
     assert len(unlabeled) == 100 and all(u.text is None for u in unlabeled)
+
+
+def test_overlong_files_are_refused_from_the_header_before_decoding(tmp_path, speech):
+    sf.write(tmp_path / "long.wav", speech, SAMPLE_RATE)
+    with pytest.raises(AudioError, match="over the"):
+        load_audio(tmp_path / "long.wav", max_seconds=0.5)

@@ -63,8 +63,7 @@ def load_audio(
     if info.frames == 0:
         raise AudioError(path, "no audio samples (zero-length)")
     if info.duration > max_seconds:
-        raise AudioError(path, f"{info.duration / 3600:.1f} h long, over the {max_seconds / 3600:.1f} h limit; "
-                               "use transcribe_long for streaming long files")
+        raise AudioError(path, f"{info.duration:.0f} s long, over the {max_seconds:.0f} s limit for one file")
     try:
         samples, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:

@@ -1,0 +1,244 @@
+"""Voice commands: recognise one of a fixed list of phrases, or say "none".
+
+Grammar-constrained recognition on the chain's CTC posteriors. Each command is compiled to its
+character sequence and its phoneme sequences (every CMUdict pronunciation combination, capped);
+a recording's score for a command is, per link, the CTC log-likelihood of the command's sequence
+(all alignments summed; the best pronunciation for phonemes) minus the log-likelihood of the best
+unconstrained path, divided by the number of frames. That ratio is about 0 when the command is
+what the link would have emitted anyway and falls well below 0 for anything else, so one
+threshold serves every command and every utterance length. Link ratios are averaged.
+
+"none" competes as one more hypothesis whose score is the threshold; a confidence is the softmax
+over the commands' and "none"'s summed (not per-frame) ratios, divided by a temperature.
+
+A command model folder is a model folder (`config.json`, `model.safetensors`) plus
+`commands.json` (`CommandConfig`), all written together atomically.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from asr.lexicon import Lexicon
+from asr.model import CONFIG_FILE, WEIGHTS_FILE, ASRModel, _write_json, write_dir_atomically
+from asr.packing import encode_utterances
+from asr.text import Vocabulary, normalize_text
+from features.audio import AudioError, load_audio
+
+COMMANDS_FILE = "commands.json"
+NONE = "none"
+MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
+DEFAULT_THRESHOLD = -0.3  # per-frame log-likelihood ratio; zero-shot default, enrollment replaces it
+
+
+@dataclass
+class CommandConfig:
+    commands: list[str]  # as the user wrote them; recognition uses their normalized text
+    threshold: float = DEFAULT_THRESHOLD  # below it: "none"
+    temperature: float = 1.0  # divides summed ratios before the confidence softmax
+    link_weights: dict[str, float] = field(default_factory=lambda: {"char": 0.5, "phone": 0.5})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CommandConfig":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class CompiledCommand:
+    text: str  # normalized
+    targets: dict[str, tuple[tuple[int, ...], ...]]  # link -> alternative label sequences
+
+
+@dataclass
+class Recognition:
+    path: str
+    command: str  # a command as configured, or "none"
+    confidence: float = 0.0
+    score: float = -math.inf  # the best command's per-frame ratio (compare with the threshold)
+    best: str = ""  # the best command even when rejected
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- compiling
+
+def pronunciation_variants(text: str, lexicon: Lexicon, limit: int = MAX_PRONUNCIATIONS) -> list[list[str]]:
+    """Phoneme sequences of a normalized phrase: combinations of each word's pronunciations."""
+    per_word = [lexicon.pronunciations(word) for word in text.split()]
+    return [[p for word in combo for p in word] for combo in itertools.islice(itertools.product(*per_word), limit)]
+
+
+def compile_command(text: str, vocabularies: dict[str, Vocabulary], lexicon: Lexicon | None) -> CompiledCommand:
+    normalized = normalize_text(text)
+    if not normalized:
+        raise ValueError(f"command {text!r} has no words")
+    targets: dict[str, tuple[tuple[int, ...], ...]] = {}
+    for link, vocab in vocabularies.items():
+        if link == "char":
+            targets[link] = (tuple(vocab.encode(normalized)),)
+        elif link == "phone" and lexicon is not None:
+            variants = {tuple(vocab.encode(v)) for v in pronunciation_variants(normalized, lexicon)}
+            targets[link] = tuple(sorted(variants))
+    return CompiledCommand(normalized, targets)
+
+
+# ---------------------------------------------------------------- scoring (pure)
+
+def ctc_log_likelihoods(log_probs: torch.Tensor, targets: list[tuple[int, ...]], blank: int = 0) -> torch.Tensor:
+    """log P(target | frames) under CTC for each target; -inf where a target cannot fit. (T, V) in."""
+    frames = log_probs.shape[0]
+    flat = torch.tensor([label for target in targets for label in target], dtype=torch.long)
+    losses = F.ctc_loss(log_probs.float()[:, None].expand(-1, len(targets), -1), flat,
+                        torch.full((len(targets),), frames, dtype=torch.long),
+                        torch.tensor([len(t) for t in targets], dtype=torch.long),
+                        blank=blank, reduction="none", zero_infinity=False)
+    return -losses
+
+
+def best_path_log_likelihood(log_probs: torch.Tensor) -> torch.Tensor:
+    """The unconstrained model: log-probability of the single best frame-by-frame path."""
+    return log_probs.float().max(dim=-1).values.sum()
+
+
+def link_ratios(log_probs: torch.Tensor, commands: list[CompiledCommand], link: str) -> torch.Tensor:
+    """Per-frame log-likelihood ratio of each command (best of its variants) to the free best path."""
+    variants = [target for command in commands for target in command.targets[link]]
+    owners = torch.tensor([i for i, command in enumerate(commands) for _ in command.targets[link]])
+    scores = ctc_log_likelihoods(log_probs, variants)
+    best = torch.full((len(commands),), -math.inf).scatter_reduce(0, owners, scores, reduce="amax")
+    return (best - best_path_log_likelihood(log_probs)) / max(log_probs.shape[0], 1)
+
+
+def combine_links(ratios: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    used = {link: weights.get(link, 0.0) for link in ratios if weights.get(link, 0.0) > 0}
+    total = sum(used.values())
+    return sum(ratios[link] * (w / total) for link, w in used.items())
+
+
+def decide(scores: torch.Tensor, frames: int, threshold: float, temperature: float) -> tuple[int, float]:
+    """Index of the winning command (-1 for "none") and its confidence.
+
+    The confidence is a softmax over the summed ratios (per-frame score times frames) of every
+    command and of "none", whose score is the threshold.
+    """
+    logits = torch.cat([scores, torch.tensor([threshold])]) * frames / temperature
+    probs = logits.nan_to_num(neginf=-1e30).softmax(-1)
+    best = int(scores.argmax())
+    if float(scores[best]) < threshold:
+        return -1, float(probs[-1])
+    return best, float(probs[best])
+
+
+def choose_threshold(true_scores: np.ndarray, impostor_scores: np.ndarray) -> float:
+    """A threshold between scores of recordings under their own command and under the best other.
+
+    Midway between the 10th percentile of the true scores and the 90th of the impostors', or,
+    where those overlap, the value with the fewest errors of both kinds.
+    """
+    low_true = float(np.quantile(true_scores, 0.1))
+    high_impostor = float(np.quantile(impostor_scores, 0.9))
+    if low_true > high_impostor:
+        return (low_true + high_impostor) / 2
+    candidates = np.sort(np.concatenate([true_scores, impostor_scores]))
+    errors = [(true_scores < c).mean() + (impostor_scores >= c).mean() for c in candidates]
+    return float(candidates[int(np.argmin(errors))])
+
+
+def choose_temperature(score_rows: list[torch.Tensor], frames: list[int], labels: list[int],
+                       threshold: float) -> float:
+    """The temperature that gives the true command (with "none" as a competitor) the best likelihood."""
+    grid = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
+
+    def nll(temperature: float) -> float:
+        total = 0.0
+        for scores, n, label in zip(score_rows, frames, labels):
+            logits = torch.cat([scores, torch.tensor([threshold])]) * n / temperature
+            total -= float(logits.nan_to_num(neginf=-1e30).log_softmax(-1)[label])
+        return total
+
+    return min(grid, key=nll)
+
+
+# ---------------------------------------------------------------- recognizer
+
+class CommandRecognizer:
+    """A chain model and a command list: recordings in, a command or "none" out."""
+
+    def __init__(self, model: ASRModel, config: CommandConfig, lexicon: Lexicon | None = None):
+        self.model = model
+        self.config = config
+        vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies
+                        if name in ("char", "phone")}
+        if "phone" in vocabularies and lexicon is None:
+            lexicon = Lexicon()
+        self.commands = [compile_command(text, vocabularies, lexicon) for text in config.commands]
+        self.links = [link for link in vocabularies if config.link_weights.get(link, 0.0) > 0]
+
+    def score_frames(self, frames: list[torch.Tensor]) -> list[tuple[torch.Tensor, int]]:
+        """Per recording: the combined per-frame ratio of every command, and the chain frame count."""
+        per_link = {link: self.model.posteriors(frames, link=link) for link in self.links}
+        results = []
+        for i in range(len(frames)):
+            ratios = {link: link_ratios(per_link[link][i], self.commands, link) for link in self.links}
+            results.append((combine_links(ratios, self.config.link_weights), per_link[self.links[0]][i].shape[0]))
+        return results
+
+    def recognize_frames(self, frames: list[torch.Tensor], paths: list[str] | None = None) -> list[Recognition]:
+        paths = paths or [""] * len(frames)
+        results = []
+        for path, (scores, n) in zip(paths, self.score_frames(frames)):
+            index, confidence = decide(scores, n, self.config.threshold, self.config.temperature)
+            best = int(scores.argmax())
+            results.append(Recognition(path, self.config.commands[index] if index >= 0 else NONE,
+                                       round(confidence, 4), round(float(scores[best]), 4),
+                                       self.config.commands[best]))
+        return results
+
+    def recognize_files(self, paths: list[str]) -> list[Recognition]:
+        """One Recognition per path, in order; an unreadable file gets its error, the rest go on."""
+        audios, kept, results = [], [], [Recognition(str(p), NONE) for p in paths]
+        for index, path in enumerate(paths):
+            try:
+                audios.append(load_audio(path))
+                kept.append(index)
+            except AudioError as error:
+                results[index].error = str(error)
+        frames = encode_utterances(self.model.encoder, audios)
+        for index, recognition in zip(kept, self.recognize_frames(frames, [str(paths[i]) for i in kept])):
+            results[index] = recognition
+        return results
+
+    def save(self, path: str | os.PathLike) -> None:
+        """The model folder and commands.json, swapped in together."""
+        config = self.model.config.to_dict()
+        weights = {k: v.detach().contiguous().cpu() for k, v in self.model.chain.state_dict().items()}
+        write_dir_atomically(path, {
+            CONFIG_FILE: lambda p: _write_json(p, config),
+            WEIGHTS_FILE: lambda p: save_file(weights, p, metadata={"format": "pt"}),
+            COMMANDS_FILE: lambda p: _write_json(p, asdict(self.config)),
+        })
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, encoder: torch.nn.Module | None = None) -> "CommandRecognizer":
+        path = Path(path)
+        if not (path / COMMANDS_FILE).exists():
+            raise FileNotFoundError(f"{path}: not a command model (no {COMMANDS_FILE}); make one with asr adapt")
+        config = CommandConfig.from_dict(json.loads((path / COMMANDS_FILE).read_text()))
+        return cls(ASRModel.load(path, encoder), config)
+
+
+def read_commands(path: str | os.PathLike) -> list[str]:
+    """One command a line; blank lines and '#' comments skipped."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]

@@ -20,6 +20,7 @@ import itertools
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,17 +28,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
+from torch import nn
 
+from asr.chain import ctc_losses, pad_sequences
 from asr.lexicon import Lexicon
 from asr.model import CONFIG_FILE, WEIGHTS_FILE, ASRModel, _write_json, write_dir_atomically
 from asr.packing import encode_utterances
 from asr.text import Vocabulary, normalize_text
 from features.audio import AudioError, load_audio
+from features.augment import SpecAugmentConfig, add_noise, spec_augment, speed_perturb
+from features.manifest import read_corpus
 
 COMMANDS_FILE = "commands.json"
 NONE = "none"
 MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
-DEFAULT_THRESHOLD = -0.3  # per-frame log-likelihood ratio; zero-shot default, enrollment replaces it
+DEFAULT_THRESHOLD = -1.0  # per-frame log-likelihood ratio; zero-shot default, enrollment replaces it
 
 
 @dataclass
@@ -242,3 +247,214 @@ def read_commands(path: str | os.PathLike) -> list[str]:
     """One command a line; blank lines and '#' comments skipped."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+# ---------------------------------------------------------------- few-shot adaptation
+
+@dataclass
+class AdaptConfig:
+    steps: int = 100
+    batch_size: int = 16
+    lr: float = 2e-3
+    rank: int = 8  # low-rank adapters on the char link's feed-forward layers
+    copies: int = 3  # augmented copies of each recording (speed + noise), besides the original
+    speed_range: tuple[float, float] = (0.85, 1.15)
+    snr_range_db: tuple[float, float] = (10.0, 30.0)
+    spec_augment: SpecAugmentConfig = field(default_factory=lambda: SpecAugmentConfig(
+        time_masks=1, time_width=4, time_share=0.15, feature_masks=2, feature_width=32))
+    # Pull of the trained output layers back to the base model's (adapters start at zero and
+    # get AdamW decay): with one recording a command this is what keeps the chain general.
+    anchor: float = 1e-2
+    phone_weight: float = 0.3
+    threads: int = 2
+    seed: int = 0
+
+
+class LowRankAdapter(nn.Module):
+    """y = base(x) + up(down(x)) * scale; up starts at zero, so training starts at the base model."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float = 1.0):
+        super().__init__()
+        self.base = base
+        self.down = nn.Parameter(torch.randn(rank, base.in_features) / math.sqrt(base.in_features))
+        self.up = nn.Parameter(torch.zeros(base.out_features, rank))
+        self.scale = alpha
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.down.T) @ self.up.T * self.scale
+
+    def merged(self) -> nn.Linear:
+        with torch.no_grad():
+            self.base.weight += self.up @ self.down * self.scale
+        return self.base
+
+
+def attach_adapters(link: nn.Module, rank: int) -> list[LowRankAdapter]:
+    adapters = []
+    for layer in link.layers:
+        for name in ("linear1", "linear2"):
+            adapter = LowRankAdapter(getattr(layer, name), rank)
+            setattr(layer, name, adapter)
+            adapters.append(adapter)
+    return adapters
+
+
+def merge_adapters(link: nn.Module) -> None:
+    """Fold the adapters into their layers: the chain is a plain chain again (and eval's fast path
+    of nn.TransformerEncoderLayer, which reads the weights directly, sees the adaptation)."""
+    for layer in link.layers:
+        for name in ("linear1", "linear2"):
+            module = getattr(layer, name)
+            if isinstance(module, LowRankAdapter):
+                setattr(layer, name, module.merged())
+
+
+def augmented_copies(audio: np.ndarray, config: AdaptConfig, rng: np.random.Generator) -> list[np.ndarray]:
+    """The recording and `copies` perturbed versions (speed, then white noise)."""
+    copies = [audio]
+    for _ in range(config.copies):
+        perturbed = speed_perturb(audio, float(rng.uniform(*config.speed_range)))
+        copies.append(add_noise(perturbed, float(rng.uniform(*config.snr_range_db)), rng))
+    return copies
+
+
+def training_targets(recognizer: CommandRecognizer, frames: list[torch.Tensor],
+                     labels: list[int]) -> list[dict[str, list[int]]]:
+    """Label sequences per recording; of a command's pronunciations, the one the base model prefers."""
+    per_link = {link: recognizer.model.posteriors(frames, link=link) for link in recognizer.links}
+    targets = []
+    for i, label in enumerate(labels):
+        command = recognizer.commands[label]
+        chosen = {}
+        for link in recognizer.links:
+            variants = list(command.targets[link])
+            best = int(ctc_log_likelihoods(per_link[link][i], variants).argmax()) if len(variants) > 1 else 0
+            chosen[link] = list(variants[best])
+        targets.append(chosen)
+    return targets
+
+
+def select_trainable(model: ASRModel, rank: int) -> list[nn.Parameter]:
+    """Freeze the chain, then open the output layers (and their norms) of the CTC links and
+    low-rank adapters on the top link."""
+    chain = model.chain
+    chain.requires_grad_(False)
+    top = chain.links[-1]
+    attach_adapters(top, rank)
+    for link in chain.links:
+        if link.name in ("char", "phone"):
+            link.output.requires_grad_(True)
+            link.norm.requires_grad_(True)
+    for module in top.modules():
+        if isinstance(module, LowRankAdapter):
+            module.down.requires_grad_(True)
+            module.up.requires_grad_(True)
+    return [p for p in chain.parameters() if p.requires_grad]
+
+
+def train_adapters(model: ASRModel, frames: list[torch.Tensor], targets: list[dict[str, list[int]]],
+                   config: AdaptConfig) -> int:
+    """CTC on the command labels with SpecAugment; returns the number of trained parameters."""
+    generator = torch.Generator().manual_seed(config.seed)
+    params = select_trainable(model, config.rank)
+    initial = [p.detach().clone() for p in params]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    weights = {"char": 1.0, "phone": config.phone_weight}
+    model.chain.train()
+    for step in range(config.steps):
+        lr = config.lr * min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = torch.randperm(len(frames), generator=generator)[:config.batch_size].tolist()
+        padded, lengths = pad_sequences([frames[i].float() for i in batch])
+        logits, out_lengths = model.chain(spec_augment(padded, config.spec_augment), lengths)
+        link_targets = {link: (torch.tensor([t for i in batch for t in targets[i][link]]),
+                               torch.tensor([len(targets[i][link]) for i in batch]))
+                        for link in targets[0]}
+        losses = ctc_losses(logits, out_lengths, link_targets)
+        loss = sum(weights.get(link, 1.0) * value for link, value in losses.items())
+        loss = loss + config.anchor * sum(((p - p0) ** 2).sum() for p, p0 in zip(params, initial))
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+    merge_adapters(model.chain.links[-1])
+    model.chain.requires_grad_(True)
+    model.chain.eval()
+    return sum(p.numel() for p in params)
+
+
+def calibrate(recognizer: CommandRecognizer, frames: list[torch.Tensor], labels: list[int]) -> dict:
+    """Threshold and temperature from enrollment recordings: each scored under its own command
+    (true) and under the best other command, as if its own were not in the grammar (impostor)."""
+    scored = recognizer.score_frames(frames)
+    true = np.array([float(scores[label]) for (scores, _), label in zip(scored, labels)])
+    impostor = np.array([float(torch.cat([scores[:label], scores[label + 1:]]).max())
+                         for (scores, _), label in zip(scored, labels)])
+    threshold = choose_threshold(true, impostor)
+    temperature = choose_temperature([s for s, _ in scored], [n for _, n in scored], labels, threshold)
+    return {"threshold": threshold, "temperature": temperature,
+            "true_median": float(np.median(true)), "impostor_median": float(np.median(impostor))}
+
+
+def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], labels: list[int],
+                     config: AdaptConfig = AdaptConfig()) -> dict:
+    """Adapt the recognizer's chain in place to k recordings per command; set its threshold.
+
+    Returns a summary: trainable parameters, seconds, calibration.
+    """
+    started = time.perf_counter()
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if recognizer.model.config.chain.links[-1].name != "char":
+        raise ValueError("adaptation expects the char link on top of the chain")
+    clips, clip_labels = [], []
+    for audio, label in zip(audios, labels):
+        copies = augmented_copies(audio, config, rng)
+        clips.extend(copies)
+        clip_labels.extend([label] * len(copies))
+    frames = encode_utterances(recognizer.model.encoder, clips)
+    targets = training_targets(recognizer, frames, clip_labels)
+    trained = train_adapters(recognizer.model, frames, targets, config)
+    calibration = calibrate(recognizer, frames, clip_labels)
+    recognizer.config.threshold = calibration["threshold"]
+    recognizer.config.temperature = calibration["temperature"]
+    return {"trainable_params": trained, "recordings": len(audios), "training_clips": len(clips),
+            "adapt_seconds": round(time.perf_counter() - started, 2), **calibration}
+
+
+def read_examples(source: str | os.PathLike, commands: list[str]) -> list[tuple[str, str]]:
+    """(audio path, command) pairs from DIR/<command>/*.<audio> or a manifest whose text is a command.
+
+    Folder names and manifest texts match commands after normalization ("lights_on" = "Lights on").
+    """
+    by_text = {normalize_text(c.replace("_", " ")): c for c in commands}
+    path = Path(source)
+    pairs: list[tuple[str, str]] = []
+    if path.is_dir():
+        for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+            command = by_text.get(normalize_text(folder.name.replace("_", " ")))
+            if command is None:
+                raise ValueError(f"{folder}: folder matches no command")
+            pairs.extend((str(f), command) for f in sorted(folder.iterdir()) if f.is_file())
+    else:
+        for utt in read_corpus(path):
+            command = by_text.get(normalize_text(utt.text or ""))
+            if command is not None:
+                pairs.append((utt.audio, command))
+    missing = set(commands) - {command for _, command in pairs}
+    if missing:
+        raise ValueError(f"no examples for: {', '.join(sorted(missing))}")
+    return pairs
+
+
+def adapt(base_model_dir: str | os.PathLike, commands: list[str], examples: list[tuple[str, str]],
+          out: str | os.PathLike, config: AdaptConfig = AdaptConfig()) -> dict:
+    """Load a base model, adapt it to (audio path, command) examples, save the command model."""
+    recognizer = CommandRecognizer(ASRModel.load(base_model_dir), CommandConfig(list(commands)))
+    index = {command: i for i, command in enumerate(commands)}
+    audios = [load_audio(path) for path, _ in examples]
+    summary = adapt_recognizer(recognizer, audios, [index[command] for _, command in examples], config)
+    recognizer.save(out)
+    return summary

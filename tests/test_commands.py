@@ -1,0 +1,143 @@
+"""Voice commands: scoring on hand-made posteriors, calibration, and few-shot adaptation of a toy chain."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from asr.commands import (NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
+                          calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
+                          link_ratios, pronunciation_variants, read_commands, read_examples,
+                          train_adapters)
+from asr.lexicon import PHONEMES, Lexicon
+from asr.text import CHARACTERS
+from tests.synthetic import TinyEncoder, synthetic_examples, tiny_model
+
+COMMANDS = ["lights on", "lights off", "next"]
+
+
+def spelled_posteriors(text: str, frames_per_char: int = 3, sharpness: float = 8.0) -> torch.Tensor:
+    """Log-posteriors that spell `text`: each character for a few frames, a blank after it."""
+    rows = []
+    for char in text:
+        for token in [CHARACTERS.encode(char)[0]] * frames_per_char + [CHARACTERS.blank]:
+            row = torch.zeros(len(CHARACTERS))
+            row[token] = sharpness
+            rows.append(row)
+    return torch.stack(rows).log_softmax(-1)
+
+
+def compiled(commands: list[str]):
+    return [compile_command(c, {"char": CHARACTERS}, None) for c in commands]
+
+
+def test_ctc_log_likelihood_matches_hand_computation():
+    log_probs = torch.tensor([[0.5, 0.3, 0.2]]).log()  # one frame
+    scores = ctc_log_likelihoods(log_probs, [(1,), (2,), (1, 2)])
+    assert scores[0].item() == pytest.approx(math.log(0.3), abs=1e-5)
+    assert scores[1].item() == pytest.approx(math.log(0.2), abs=1e-5)
+    assert scores[2].item() == -math.inf  # two labels cannot fit in one frame
+
+
+def test_spoken_command_wins_and_scores_near_zero():
+    commands = compiled(COMMANDS)
+    for i, text in enumerate(COMMANDS):
+        ratios = link_ratios(spelled_posteriors(text), commands, "char")
+        assert int(ratios.argmax()) == i
+        assert ratios[i].item() > -0.05  # the command is what the link says anyway
+        assert all(ratios[j].item() < -0.5 for j in range(len(COMMANDS)) if j != i)
+
+
+def test_out_of_grammar_speech_is_none():
+    commands = compiled(COMMANDS)
+    posteriors = spelled_posteriors("open the door")
+    scores = link_ratios(posteriors, commands, "char")
+    index, confidence = decide(scores, posteriors.shape[0], threshold=-1.0, temperature=1.0)
+    assert index == -1 and confidence > 0.9
+    spoken = spelled_posteriors("next")
+    index, confidence = decide(link_ratios(spoken, commands, "char"), spoken.shape[0], -1.0, 1.0)
+    assert index == 2 and confidence > 0.9
+
+
+def test_confidence_softens_with_temperature():
+    scores = torch.tensor([-0.1, -0.3])
+    _, sharp = decide(scores, 20, threshold=-1.0, temperature=1.0)
+    _, soft = decide(scores, 20, threshold=-1.0, temperature=16.0)
+    assert 1 / 3 < soft < sharp <= 1.0
+
+
+def test_pronunciation_variants_combine_words():
+    lexicon = Lexicon(dictionary={"zero": (("Z", "IH", "R", "OW"), ("Z", "IY", "R", "OW")),
+                                  "one": (("W", "AH", "N"), ("HH", "W", "AH", "N"))})
+    variants = pronunciation_variants("zero one", lexicon)
+    assert len(variants) == 4 and ["Z", "IY", "R", "OW", "W", "AH", "N"] in variants
+    command = compile_command("Zero one!", {"char": CHARACTERS, "phone": PHONEMES}, lexicon)
+    assert command.text == "zero one" and len(command.targets["phone"]) == 4
+
+
+def test_threshold_lies_between_true_and_impostor_scores():
+    true = np.array([-0.1, -0.2, 0.0, -0.4])
+    impostor = np.array([-3.0, -2.5, -4.0, -2.0])
+    assert -2.0 < choose_threshold(true, impostor) < -0.2
+    overlapping = choose_threshold(np.array([-1.0, -0.5, -3.0]), np.array([-2.0, -2.5, -0.8]))
+    assert -3.0 <= overlapping <= -0.5
+
+
+def test_low_rank_adapter_starts_at_base_and_merges():
+    base = torch.nn.Linear(6, 4)
+    adapter = LowRankAdapter(base, rank=2)
+    x = torch.randn(3, 6)
+    expected = base(x).detach()
+    assert torch.allclose(adapter(x), expected)
+    with torch.no_grad():
+        adapter.up.normal_()
+    adapted = adapter(x).detach()
+    assert torch.allclose(adapter.merged()(x), adapted, atol=1e-5)
+
+
+def test_read_commands_and_example_folders(tmp_path):
+    (tmp_path / "commands.txt").write_text("# my commands\nLights on\n\nNext slide\n")
+    commands = read_commands(tmp_path / "commands.txt")
+    assert commands == ["Lights on", "Next slide"]
+    for folder in ("lights_on", "next slide"):
+        (tmp_path / "ex" / folder).mkdir(parents=True)
+        (tmp_path / "ex" / folder / "a.wav").write_bytes(b"")
+    pairs = read_examples(tmp_path / "ex", commands)
+    assert sorted(command for _, command in pairs) == ["Lights on", "Next slide"]
+    with pytest.raises(ValueError, match="no examples"):
+        read_examples(tmp_path / "ex", [*commands, "stop"])
+
+
+def test_few_shot_adaptation_learns_commands_and_round_trips(tmp_path):
+    """A toy chain (untrained, random lower layers) learns 4 one-word commands from 2 shots each."""
+    torch.manual_seed(0)
+    words = ["cab", "bead", "face", "dc"]
+    pool = [e for e in synthetic_examples(400, seed=3) if e.text in words]
+    enroll = [e for w in words for e in [x for x in pool if x.text == w][:2]]
+    test = [e for w in words for e in [x for x in pool if x.text == w][2:8]]
+    recognizer = CommandRecognizer(tiny_model(("char",)), CommandConfig(list(words)))
+    labels = [words.index(e.text) for e in enroll]
+    before = np.mean([r.best == e.text for r, e in zip(recognizer.recognize_frames([e.frames for e in test]), test)])
+
+    frames = [e.frames.float() for e in enroll]
+    targets = [{"char": list(recognizer.commands[label].targets["char"][0])} for label in labels]
+    trained = train_adapters(recognizer.model, frames, targets, AdaptConfig(steps=150, lr=1e-2, rank=4, anchor=0.0))
+    assert 0 < trained < sum(p.numel() for p in recognizer.model.chain.parameters())
+    assert not any(isinstance(m, LowRankAdapter) for m in recognizer.model.chain.modules())
+    calibration = calibrate(recognizer, frames, labels)
+    recognizer.config.threshold = calibration["threshold"]
+
+    results = recognizer.recognize_frames([e.frames for e in test])
+    accuracy = np.mean([r.command == e.text for r, e in zip(results, test)])
+    assert accuracy >= 0.9 and accuracy > before
+    others = [e for e in synthetic_examples(100, seed=4) if e.text in ("ab", "fade", "bad")][:8]
+    rejected = np.mean([r.command == NONE for r in recognizer.recognize_frames([e.frames for e in others])])
+    assert rejected >= 0.6  # toy words outside the grammar, most one letter from a command
+
+    recognizer.save(tmp_path / "cmd")
+    assert sorted(p.name for p in (tmp_path / "cmd").iterdir()) == ["commands.json", "config.json", "model.safetensors"]
+    loaded = CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())
+    assert loaded.config.threshold == pytest.approx(recognizer.config.threshold)
+    assert [r.command for r in loaded.recognize_frames([e.frames for e in test])] == [r.command for r in results]

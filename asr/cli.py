@@ -39,6 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     add_training_options(p)
     p.set_defaults(run=train_command)
 
+    p = commands.add_parser("adapt", help="adapt a model to a few recordings of each voice command")
+    p.add_argument("model", help="base model folder")
+    p.add_argument("--commands", required=True, help="text file, one command a line")
+    p.add_argument("--examples", required=True, help="DIR/<command>/*.wav, or a manifest whose texts are commands")
+    p.add_argument("--out", required=True, help="command model folder to write")
+    p.add_argument("--steps", type=int, default=None, help="adaptation steps (default: AdaptConfig's)")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(run=adapt_command)
+
+    p = commands.add_parser("commands", help="recognise voice commands (or 'none') with a command model")
+    p.add_argument("model", help="command model folder (from asr adapt)")
+    p.add_argument("audio", nargs="+")
+    p.add_argument("--format", choices=["txt", "json"], default="txt")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(run=commands_command)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     return args.run(args)
@@ -132,6 +148,37 @@ def train_command(args: argparse.Namespace) -> int:
           f"({100 * summary['trainable_share']:.1f}%)")
     finish_distributed()
     return 0
+
+
+def adapt_command(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from asr.commands import AdaptConfig, adapt, read_commands, read_examples
+    commands = read_commands(args.commands)
+    config = AdaptConfig(threads=args.threads)
+    if args.steps is not None:
+        config = replace(config, steps=args.steps)
+    summary = adapt(args.model, commands, read_examples(args.examples, commands), args.out, config)
+    print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings, "
+          f"{summary['trainable_params']:,} parameters trained in {summary['adapt_seconds']} s, "
+          f"threshold {summary['threshold']:.3f}")
+    return 0
+
+
+def commands_command(args: argparse.Namespace) -> int:
+    import torch
+    from asr.commands import CommandRecognizer
+    torch.set_num_threads(args.threads)
+    results = CommandRecognizer.load(args.model).recognize_files(args.audio)
+    for result in results:
+        if result.error:
+            print(f"error: {result.error}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            if not result.error:
+                print(f"{result.path}\t{result.command}\t{result.confidence:.3f}")
+    return 1 if any(r.error for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ class CommandConfig:
     threshold: float = DEFAULT_THRESHOLD  # below it: "none"
     temperature: float = 1.0  # divides summed ratios before the confidence softmax
     link_weights: dict[str, float] = field(default_factory=lambda: {"char": 0.5, "phone": 0.5})
+    # Each chain frame (25 Hz) is scored as this many: a 0.2-s "seven" has fewer frames than
+    # letters, which CTC cannot align at all. Repeating frames makes it scorable, not likelier.
+    frame_repeat: int = 2
 
     @classmethod
     def from_dict(cls, data: dict) -> "CommandConfig":
@@ -163,7 +166,7 @@ def choose_threshold(true_scores: np.ndarray, impostor_scores: np.ndarray) -> fl
 def choose_temperature(score_rows: list[torch.Tensor], frames: list[int], labels: list[int],
                        threshold: float) -> float:
     """The temperature that gives the true command (with "none" as a competitor) the best likelihood."""
-    grid = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64]
+    grid = [1, 2, 4, 8, 16, 32, 64]  # below 1 would be sharper than the sequence posterior itself
 
     def nll(temperature: float) -> float:
         total = 0.0
@@ -192,7 +195,9 @@ class CommandRecognizer:
 
     def score_frames(self, frames: list[torch.Tensor]) -> list[tuple[torch.Tensor, int]]:
         """Per recording: the combined per-frame ratio of every command, and the chain frame count."""
-        per_link = {link: self.model.posteriors(frames, link=link) for link in self.links}
+        repeat = self.config.frame_repeat
+        per_link = {link: [p.repeat_interleave(repeat, 0) for p in self.model.posteriors(frames, link=link)]
+                    for link in self.links}
         results = []
         for i in range(len(frames)):
             ratios = {link: link_ratios(per_link[link][i], self.commands, link) for link in self.links}
@@ -257,6 +262,7 @@ class AdaptConfig:
     batch_size: int = 16
     lr: float = 2e-3
     rank: int = 8  # low-rank adapters on the char link's feed-forward layers
+    whole_top_link: bool = False  # train all of the char link instead of adapters on it
     copies: int = 3  # augmented copies of each recording (speed + noise), besides the original
     speed_range: tuple[float, float] = (0.85, 1.15)
     snr_range_db: tuple[float, float] = (10.0, 30.0)
@@ -334,13 +340,16 @@ def training_targets(recognizer: CommandRecognizer, frames: list[torch.Tensor],
     return targets
 
 
-def select_trainable(model: ASRModel, rank: int) -> list[nn.Parameter]:
+def select_trainable(model: ASRModel, rank: int, whole_top_link: bool = False) -> list[nn.Parameter]:
     """Freeze the chain, then open the output layers (and their norms) of the CTC links and
-    low-rank adapters on the top link."""
+    low-rank adapters on the top link (or the whole top link)."""
     chain = model.chain
     chain.requires_grad_(False)
     top = chain.links[-1]
-    attach_adapters(top, rank)
+    if whole_top_link:
+        top.requires_grad_(True)
+    else:
+        attach_adapters(top, rank)
     for link in chain.links:
         if link.name in ("char", "phone"):
             link.output.requires_grad_(True)
@@ -356,7 +365,7 @@ def train_adapters(model: ASRModel, frames: list[torch.Tensor], targets: list[di
                    config: AdaptConfig) -> int:
     """CTC on the command labels with SpecAugment; returns the number of trained parameters."""
     generator = torch.Generator().manual_seed(config.seed)
-    params = select_trainable(model, config.rank)
+    params = select_trainable(model, config.rank, config.whole_top_link)
     initial = [p.detach().clone() for p in params]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     weights = {"char": 1.0, "phone": config.phone_weight}

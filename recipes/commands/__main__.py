@@ -3,7 +3,8 @@
     python -m recipes.commands --data ../shared/data/fsdd --base exp/an4/model --shots 1,3,5 --out exp/fsdd
 
 The corpus's distinct texts are the commands. Speakers are split into enrollment and test
-(`--enroll-speakers`, default: the first half by name); k recordings per command are drawn from
+(`--enroll-speakers`, default: the first half by name; by file where the manifest names no
+speakers, as in `keywords`); k recordings per command are drawn from
 the enrollment speakers, the base chain is adapted to them, and every test-speaker recording is
 recognised. Out-of-grammar speech (AN4 test, minus utterances that are themselves a command)
 measures false acceptance at the threshold each model learned from its own enrollment data.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,17 @@ def split_speakers(utterances: list[Utterance], enroll: list[str] | None) -> tup
     speakers = sorted({str(u.speaker) for u in utterances})
     chosen = enroll or speakers[:len(speakers) // 2]
     return sorted(chosen), [s for s in speakers if s not in chosen]
+
+
+def split(corpus: list[Utterance], enroll_speakers: list[str] | None
+          ) -> tuple[list[Utterance], list[Utterance], list[str], list[str]]:
+    """Enrollment and test utterances by speaker; by file (a hash of the id) where no speakers are named."""
+    if all(u.speaker is None for u in corpus):
+        by_file = [zlib.crc32(u.id.encode()) % 2 == 0 for u in corpus]
+        return ([u for u, e in zip(corpus, by_file) if e], [u for u, e in zip(corpus, by_file) if not e], [], [])
+    enroll_names, test_names = split_speakers(corpus, enroll_speakers)
+    return ([u for u in corpus if u.speaker in enroll_names], [u for u in corpus if u.speaker in test_names],
+            enroll_names, test_names)
 
 
 def draw_shots(utterances: list[Utterance], commands: list[str], k: int, seed: int) -> list[Utterance]:
@@ -70,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--negatives", default=None,
                         help="out-of-grammar corpus (default: DATA/../an4/test/manifest.jsonl)")
     parser.add_argument("--enroll-speakers", default=None, help="comma-separated; default: first half")
+    parser.add_argument("--max-test", type=int, default=0, help="score at most this many test recordings (0: all)")
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -80,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data)
     corpus = [u for u in read_corpus(data / "manifest.jsonl") if u.text]
     commands = list(dict.fromkeys(u.text for u in corpus))
-    enroll_speakers, test_speakers = split_speakers(
+    enroll, test, enroll_speakers, test_speakers = split(
         corpus, args.enroll_speakers.split(",") if args.enroll_speakers else None)
-    enroll = [u for u in corpus if u.speaker in enroll_speakers]
-    test = [u for u in corpus if u.speaker in test_speakers]
+    if args.max_test and len(test) > args.max_test:
+        test = random.Random(args.seed).sample(test, args.max_test)
     command_texts = {normalize_text(c) for c in commands}
     negatives = [u for u in read_corpus(args.negatives or data.parent / "an4" / "test" / "manifest.jsonl")
                  if normalize_text(u.text or "") not in command_texts]

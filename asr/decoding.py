@@ -15,11 +15,13 @@ decodes one batch at a time (flashlight keeps search state in it).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Iterable, Literal, Protocol, Sequence
+from typing import Iterable, Iterator, Literal, Protocol, Sequence
 
 import torch
 from torch import Tensor
@@ -175,13 +177,14 @@ class BeamSearchDecoder:
             if isinstance(lm, NGramLM):
                 lm_path = os.path.join(directory, "lm.arpa")
                 lm.write_arpa(lm_path)
-            return ctc_decoder(
-                lexicon=lexicon_path,
-                tokens=self._tokens,
-                lm=os.fspath(lm_path) if lm_path is not None else None,
-                lm_dict=words_path,
-                **self._options(),
-            )
+            with _stdout_to_stderr():  # KenLM prints its loading progress on stdout
+                return ctc_decoder(
+                    lexicon=lexicon_path,
+                    tokens=self._tokens,
+                    lm=os.fspath(lm_path) if lm_path is not None else None,
+                    lm_dict=words_path,
+                    **self._options(),
+                )
 
     def _lexicon_free_decoder(self, lm: str | os.PathLike | NGramLM | None) -> CTCDecoder:
         scorer = None
@@ -206,6 +209,41 @@ class BeamSearchDecoder:
             sil_token=BOUNDARY,
             unk_word=UNK,
         )
+
+
+def mark_pauses(log_probs: Tensor, blank: int, boundary: int, min_frames: int) -> Tensor:
+    """Put a certain word boundary in the middle of every pause of >= min_frames blank frames.
+
+    The chain is trained on single utterances, so it seldom emits a space across a long silence
+    between two of them; without this, a recording of several sentences runs the last word of
+    one into the first of the next ("eight" + "twelve" -> "eighttwelve"). (T, V) in and out.
+    """
+    is_blank = log_probs.argmax(-1) == blank
+    marked = log_probs.clone()
+    start = None
+    for t, silent in enumerate(is_blank.tolist() + [False]):
+        if silent and start is None:
+            start = t
+        elif not silent and start is not None:
+            if t - start >= min_frames:
+                middle = (start + t) // 2
+                marked[middle] = -1e4
+                marked[middle, boundary] = 0.0
+            start = None
+    return marked
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what C++ code writes to file descriptor 1 to stderr, so stdout stays clean output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def lexicon_words(words: Iterable[str], vocab: Vocabulary) -> list[str]:

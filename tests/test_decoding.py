@@ -125,3 +125,12 @@ def test_lexicon_search_keeps_repeated_letters_one_word_and_the_last_word():
     decoder = BeamSearchDecoder(CHARACTERS, words=["x", "a", "g", "n"], lm=None)
     frames = ["x", "x", "_", " ", "a", "a", "a", " ", "g", "g", "_", " ", "n", "n", "_", "a", "a"]
     assert decoder.decode(posteriors(*frames)) == ["x a g n a"]
+
+
+def test_a_long_pause_becomes_a_word_boundary():
+    from asr.decoding import mark_pauses
+    frames = ["e", "i", "g", "h", "t"] + ["_"] * 12 + ["t", "w", "o"]
+    marked = mark_pauses(posteriors(*frames)[0], blank=0, boundary=1, min_frames=10)
+    assert greedy_decode(marked[None], None, CHARACTERS) == ["eight two"]
+    short = ["a"] + ["_"] * 5 + ["b"]
+    assert torch.equal(mark_pauses(posteriors(*short)[0], 0, 1, 10), posteriors(*short)[0])

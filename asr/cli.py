@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("model", help="model folder (config.json + model.safetensors)")
     p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
-    p.add_argument("--format", choices=["txt", "json"], default="txt")
+    p.add_argument("--format", choices=["txt", "json", "srt", "vtt"], default="txt",
+                   help="json, srt and vtt carry word timings (CTC forced alignment) and confidences")
+    p.add_argument("--output-dir", help="write one OUTPUT_DIR/<name>.<format> per input instead of stdout")
     p.add_argument("--decoder", choices=["auto", "greedy", "beam"], default="auto",
                    help="auto: lexicon + LM beam search when the model folder has them, else greedy")
     p.add_argument("--threads", type=int, default=2)
@@ -101,19 +103,25 @@ def supervised_config(args: argparse.Namespace):
 
 def transcribe_command(args: argparse.Namespace) -> int:
     import torch
-    from asr.transcribe import Transcriber
+    from asr.transcribe import Transcriber, render
     torch.set_num_threads(args.threads)
-    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(args.audio) > 20)
+    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(args.audio) > 20,
+                                       timestamps=args.format != "txt")
     results = transcriber.transcribe_files(args.audio)
     for result in results:
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
-    if args.format == "json":
+    if args.output_dir:
+        from asr.transcribe import write_outputs
+        write_outputs(results, args.output_dir, args.format)
+    elif args.format == "json":
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
-        for result in results:
-            if not result.error:
-                print(result.text if len(results) == 1 else f"{result.path}\t{result.text}")
+        good = [r for r in results if not r.error]
+        for result in good:
+            if len(good) > 1:
+                print(f"==> {result.path} <==" if args.format != "txt" else f"{result.path}\t", end="\n" if args.format != "txt" else "")
+            print(render(result, args.format))
     return 1 if any(r.error for r in results) else 0
 
 

@@ -1,6 +1,7 @@
 """Files in, text out: load, encode (packed windows), chain posteriors, CTC decoding, scoring."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -10,7 +11,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.decoding import build_decoder
+from asr.alignment import Word, align_words, format_srt, format_vtt
+from asr.decoding import build_decoder, mark_pauses
 from asr.model import ASRModel
 from asr.packing import encode_utterances
 from asr.scoring import score
@@ -18,6 +20,7 @@ from features.audio import AudioError, load_audio
 from features.manifest import Utterance
 
 GROUP_SECONDS = 300.0  # audio decoded, encoded and decoded together: bounds memory for big batches
+PAUSE_SECONDS = 0.4  # a silence this long separates words, whatever the chain says
 LM_FILE = "lm.arpa"
 WORDS_FILE = "words.txt"
 
@@ -28,9 +31,12 @@ class Transcript:
     text: str = ""
     duration: float = 0.0
     error: str | None = None  # one line naming the file and the reason, when it failed
+    words: list[Word] | None = None  # with timings, when asked for
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["words"] = None if self.words is None else [w.to_dict() for w in self.words]
+        return data
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Transcriber:
     # beam when the model folder holds its words.txt and lm.arpa, else greedy
     model_dir: str | None = None
     progress: bool = False
+    timestamps: bool = False  # word timings and confidences by CTC forced alignment
     _decode: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -54,13 +61,20 @@ class Transcriber:
         self._decode = build_decoder(self.decoder, self.model.output_vocabulary, words, lm_path)
 
     @classmethod
-    def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "auto", progress: bool = False) -> "Transcriber":
-        return cls(ASRModel.load(model_dir), decoder, str(model_dir), progress)
+    def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "auto", progress: bool = False,
+                 timestamps: bool = False) -> "Transcriber":
+        return cls(ASRModel.load(model_dir), decoder, str(model_dir), progress, timestamps)
 
-    def transcribe_audio(self, audios: list[np.ndarray]) -> list[str]:
+    def transcribe_audio(self, audios: list[np.ndarray]) -> list[tuple[str, list[Word] | None]]:
+        """Text of each 16-kHz mono signal, and its words with timings if `timestamps`."""
         frames = encode_utterances(self.model.encoder, audios)
         posteriors = self.model.posteriors(frames)
-        return self._decode_all(posteriors)
+        texts = self._decode_all(posteriors)
+        if not self.timestamps:
+            return [(text, None) for text in texts]
+        frame_seconds = self.model.config.chain.stack / self.model.encoder.frame_rate
+        vocab = self.model.output_vocabulary
+        return [(text, align_words(p, text, vocab, frame_seconds)) for text, p in zip(texts, posteriors)]
 
     def transcribe_files(self, paths: list[str]) -> list[Transcript]:
         """One Transcript per path, in order; a bad file gets its error and the rest go on."""
@@ -88,17 +102,47 @@ class Transcriber:
     def _flush(self, group: list[tuple[int, np.ndarray]], results: list[Transcript], bar: tqdm) -> None:
         if not group:
             return
-        texts = self.transcribe_audio([audio for _, audio in group])
-        for (index, _), text in zip(group, texts):
-            results[index].text = text
+        recognized = self.transcribe_audio([audio for _, audio in group])
+        for (index, _), (text, words) in zip(group, recognized):
+            results[index].text, results[index].words = text, words
         bar.update(len(group))
         group.clear()
 
     def _decode_all(self, posteriors: list[torch.Tensor]) -> list[str]:
+        vocab = self.model.output_vocabulary
+        pause_frames = round(PAUSE_SECONDS * self.model.encoder.frame_rate / self.model.config.chain.stack)
         texts = []
         for log_probs in posteriors:
+            if " " in vocab.tokens:
+                log_probs = mark_pauses(log_probs, vocab.blank, vocab.encode(" ")[0], pause_frames)
             texts.extend(self._decode.decode(log_probs[None], torch.tensor([log_probs.shape[0]])))
         return texts
+
+
+def render(transcript: Transcript, fmt: str) -> str:
+    """One transcript as txt, json, srt or vtt text."""
+    if fmt == "txt":
+        return transcript.text
+    if fmt == "json":
+        return json.dumps(transcript.to_dict(), indent=2)
+    words = transcript.words or []
+    return format_srt(words) if fmt == "srt" else format_vtt(words)
+
+
+def write_outputs(transcripts: list[Transcript], out_dir: str | os.PathLike, fmt: str) -> list[Path]:
+    """OUT_DIR/<input name>.<fmt> for each transcribed file, each written atomically."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for transcript in transcripts:
+        if transcript.error:
+            continue
+        target = out_dir / f"{Path(transcript.path).stem}.{fmt}"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(render(transcript, fmt) + "\n", encoding="utf-8")
+        os.replace(tmp, target)
+        written.append(target)
+    return written
 
 
 def evaluate(transcriber: Transcriber, utterances: list[Utterance]) -> dict:

@@ -85,3 +85,25 @@ def test_evaluate_scores_a_corpus_with_a_broken_file_as_all_deletions(trained, t
     assert report["n"] == 6 and len(report["errors"]) == 1
     assert report["utterances"][-1]["hyp"] == "" and report["rtf"] > 0
     assert set(report) >= {"wer", "cer", "rtf", "utterances"}
+
+
+def test_long_recording_keeps_every_word_across_window_seams_with_timings(trained, tmp_path, an4_test_manifest):
+    """~100 s of speech (over three 30-s windows): the words of a long file match those of its
+    pieces transcribed one by one, and word timings run forward inside the file."""
+    from asr.scoring import score
+    from features.audio import load_audio
+    utts = read_manifest(an4_test_manifest)[:36]
+    pause = np.zeros(8000, dtype=np.float32)
+    audio = np.concatenate([np.concatenate([load_audio(u.audio), pause]) for u in utts])
+    sf.write(tmp_path / "long.flac", audio, 16_000)
+    done = asr("transcribe", trained / "exp" / "model", tmp_path / "long.flac", "--format", "json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    long = json.loads(done.stdout)[0]
+    assert long["duration"] == pytest.approx(len(audio) / 16_000) and long["duration"] > 90
+    pieces = asr("transcribe", trained / "exp" / "model", *[u.audio for u in utts], "--format", "json")
+    separate = " ".join(r["text"] for r in json.loads(pieces.stdout))
+    assert score([separate], [long["text"]])["wer"] < 0.15
+    starts = [w["start"] for w in long["words"]]
+    assert len(long["words"]) == len(long["text"].split())
+    assert starts == sorted(starts) and 0 <= starts[0] and long["words"][-1]["end"] <= long["duration"]
+    assert all(0 <= w["confidence"] <= 1 for w in long["words"])

@@ -3,7 +3,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch.distributed as dist
 
 from tests.synthetic import synthetic_examples, tiny_model
 from training.supervised import greedy_wer, hierarchical_ctc_loss

@@ -53,7 +53,6 @@ def test_model_learns_the_speech_it_was_trained_on(trained):
 
 def test_transcribe_a_batch_with_bad_files_reports_each_and_goes_on(trained, tmp_path, an4_test_manifest):
     good = [u.audio for u in read_manifest(an4_test_manifest)[:2]]
-    bad = {"missing.wav": None}
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "notes.wav").write_text("not audio at all\n" * 30)
     sf.write(tmp_path / "silent.wav", np.zeros(16_000, dtype=np.float32), 16_000)

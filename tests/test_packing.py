@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from asr.packing import encode_utterances, pack, split_long

@@ -27,12 +27,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
 from asr.chain import ctc_losses, pad_sequences
 from asr.lexicon import Lexicon
-from asr.model import CONFIG_FILE, WEIGHTS_FILE, ASRModel, _write_json, write_dir_atomically
+from asr.model import ASRModel
 from asr.packing import encode_utterances
 from asr.text import Vocabulary, normalize_text
 from features.audio import AudioError, load_audio
@@ -231,13 +230,7 @@ class CommandRecognizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """The model folder and commands.json, swapped in together."""
-        config = self.model.config.to_dict()
-        weights = {k: v.detach().contiguous().cpu() for k, v in self.model.chain.state_dict().items()}
-        write_dir_atomically(path, {
-            CONFIG_FILE: lambda p: _write_json(p, config),
-            WEIGHTS_FILE: lambda p: save_file(weights, p, metadata={"format": "pt"}),
-            COMMANDS_FILE: lambda p: _write_json(p, asdict(self.config)),
-        })
+        self.model.save(path, extra_json={COMMANDS_FILE: asdict(self.config)})
 
     @classmethod
     def load(cls, path: str | os.PathLike, encoder: torch.nn.Module | None = None) -> "CommandRecognizer":

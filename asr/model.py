@@ -123,13 +123,17 @@ class ASRModel(nn.Module):
         return {"trainable_params": trainable, "total_params": total,
                 "trainable_share": round(trainable / total, 4)}
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, extra_json: dict[str, dict] | None = None) -> None:
+        """Write the model folder; `extra_json` adds files (name -> content) in the same swap."""
         config = self.config.to_dict()
         weights = {k: v.detach().contiguous().cpu() for k, v in self.chain.state_dict().items()}
-        write_dir_atomically(path, {
+        writers = {
             CONFIG_FILE: lambda p: _write_json(p, config),
             WEIGHTS_FILE: lambda p: save_file(weights, p, metadata={"format": "pt"}),
-        })
+        }
+        for name, content in (extra_json or {}).items():
+            writers[name] = lambda p, content=content: _write_json(p, content)
+        write_dir_atomically(path, writers)
 
     @classmethod
     def load(cls, path: str | os.PathLike, encoder: nn.Module | None = None) -> "ASRModel":

@@ -101,7 +101,10 @@ def test_long_recording_keeps_every_word_across_window_seams_with_timings(traine
     assert long["duration"] == pytest.approx(len(audio) / 16_000) and long["duration"] > 90
     pieces = asr("transcribe", trained / "exp" / "model", *[u.audio for u in utts], "--format", "json")
     separate = " ".join(r["text"] for r in json.loads(pieces.stdout))
-    assert score([separate], [long["text"]])["wer"] < 0.15
+    reference = " ".join(u.text for u in utts)
+    # This small model scores ~15-18% either way (measured 17.8% whole, 15.4% pieces); words run
+    # together across pauses made the whole file 20+ points worse than its pieces.
+    assert score([reference], [long["text"]])["wer"] < score([reference], [separate])["wer"] + 0.08
     starts = [w["start"] for w in long["words"]]
     assert len(long["words"]) == len(long["text"].split())
     assert starts == sorted(starts) and 0 <= starts[0] and long["words"][-1]["end"] <= long["duration"]

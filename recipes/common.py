@@ -24,6 +24,20 @@ def write_decoding_lm(model_dir: Path, utterances: list[Utterance], order: int =
     build_ngram_lm(sentences, order=order).write_arpa(model_dir / LM_FILE)
 
 
+def write_sentence_lm(model_dir: Path, sentences: list[str], order: int = LM_ORDER) -> dict:
+    """Lexicon (every word of `sentences`) and an n-gram LM of them, beside the model; for a
+    decoding LM from more text than the training transcripts (e.g. LibriSpeech's lm-text)."""
+    normalized = [s for s in (normalize_text(text) for text in sentences) if s]
+    words = sorted({w for s in normalized for w in s.split()})
+    tmp = model_dir / f".{WORDS_FILE}.tmp"
+    tmp.write_text("\n".join(words) + "\n")
+    os.replace(tmp, model_dir / WORDS_FILE)
+    lm = build_ngram_lm(normalized, order=order, normalize=False)
+    lm.write_arpa(model_dir / LM_FILE)
+    return {"lm_sentences": len(normalized), "lm_words": len(words), "lm_order": lm.order,
+            "lm_ngrams": list(lm.counts)}
+
+
 def score_sets(model_dir: Path, test_sets: dict[str, list[Utterance]], out_dir: Path,
                decoders: tuple[str, ...] = ("beam", "greedy")) -> dict:
     """Score each test set with each decoder; full reports go to OUT/<set>_<decoder>.json.

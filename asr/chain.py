@@ -40,6 +40,7 @@ class ChainConfig:
     conv_kernel: int = 15  # depthwise convolution before the links: local order and position
     dropout: float = 0.1
     condition: bool = True  # feed each link's posteriors to the next (self-conditioning)
+    mask_embedding: bool = False  # a learned vector that replaces masked frames (SSL, HuBERT-style)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ChainConfig":
@@ -87,9 +88,14 @@ class InputBlock(nn.Module):
         self.conv = nn.Conv1d(config.d_model, config.d_model, config.conv_kernel,
                               padding=config.conv_kernel // 2, groups=config.d_model)
         self.dropout = nn.Dropout(config.dropout)
+        self.mask_embedding = nn.Parameter(torch.zeros(config.d_model)) if config.mask_embedding else None
+        if self.mask_embedding is not None:
+            nn.init.normal_(self.mask_embedding, std=0.1)
 
-    def forward(self, stacked: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, stacked: torch.Tensor, pad: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         hidden = self.project(self.norm(stacked))
+        if mask is not None:  # (B, T') True where the frame is hidden from the chain
+            hidden = torch.where(mask[..., None], self.mask_embedding.to(hidden.dtype), hidden)
         hidden = hidden.masked_fill(pad[..., None], 0.0)
         hidden = hidden + F.gelu(self.conv(hidden.transpose(1, 2))).transpose(1, 2)
         return self.dropout(hidden)
@@ -109,13 +115,15 @@ class Link(nn.Module):
         self.output = nn.Linear(config.d_model, link.vocab_size)
         self.condition = nn.Linear(link.vocab_size, config.d_model) if conditions_next else None
 
-    def forward(self, hidden: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, hidden: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (stream for the next link, logits, this link's own hidden state)."""
         for layer in self.layers:
             hidden = layer(hidden, src_key_padding_mask=pad)
+        own = hidden
         logits = self.output(self.norm(hidden))
         if self.condition is not None:
             hidden = hidden + self.condition(logits.float().softmax(-1).to(hidden.dtype))
-        return hidden, logits
+        return hidden, logits, own
 
 
 class Chain(nn.Module):
@@ -128,15 +136,28 @@ class Chain(nn.Module):
             Link(link, config, conditions_next=config.condition and i < last)
             for i, link in enumerate(config.links))
 
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Encoder frames (B, T, D) -> logits per link name (B, T', V), and lengths T'."""
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Encoder frames (B, T, D) -> logits per link name (B, T', V), and lengths T'.
+
+        `mask` (B, T'), in chain frames, hides those frames behind the mask embedding (SSL).
+        """
+        logits, _, out_lengths = self._run(frames, lengths, mask)
+        return logits, out_lengths
+
+    def hidden_states(self, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The hidden stream after each link (before its posteriors are added): what SSL re-clusters."""
+        _, hidden, out_lengths = self._run(frames, lengths, None)
+        return hidden, out_lengths
+
+    def _run(self, frames, lengths, mask):
         stacked, out_lengths = stack_frames(frames, lengths, self.config.stack)
         pad = padding_mask(out_lengths, stacked.shape[1])
-        hidden = self.input(stacked, pad)
-        logits = {}
+        hidden = self.input(stacked, pad, mask)
+        logits, states = {}, {}
         for link in self.links:
-            hidden, logits[link.name] = link(hidden, pad)
-        return logits, out_lengths
+            hidden, logits[link.name], states[link.name] = link(hidden, pad)
+        return logits, states, out_lengths
 
     def link_names(self) -> list[str]:
         return [link.name for link in self.config.links]

@@ -1,4 +1,4 @@
-"""The `asr` command: transcribe, evaluate, train."""
+"""The `asr` command: transcribe, evaluate, ssl, train, adapt, commands."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder: OUT/model, OUT/checkpoint")
     add_training_options(p)
     p.set_defaults(run=train_command)
+
+    p = commands.add_parser("ssl", help="self-supervised stage: learn the unit link from unlabeled audio")
+    p.add_argument("--audio", required=True, action="append",
+                   help="folder of audio, manifest or LibriSpeech folder (transcripts ignored); repeat to mix")
+    p.add_argument("--out", required=True, help="output folder: OUT/model is what `asr train --init` takes")
+    add_ssl_options(p)
+    p.set_defaults(run=ssl_command)
 
     p = commands.add_parser("adapt", help="adapt a model to a few recordings of each voice command")
     p.add_argument("model", help="base model folder")
@@ -84,6 +91,42 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=train.seed)
     p.add_argument("--cache-dir", default=model.cache_dir)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--init", help="SSL model folder (asr ssl): the chain starts with its unit link")
+    p.add_argument("--freeze-ssl", action="store_true", help="with --init: do not train the SSL part")
+    p.add_argument("--ssl-lr-scale", type=float, default=model.ssl_lr_scale,
+                   help="with --init: learning-rate multiplier for the SSL part")
+
+
+def add_ssl_options(p: argparse.ArgumentParser) -> None:
+    from training.ssl import SSLConfig
+    ssl = SSLConfig()
+    p.add_argument("--encoder", default=ssl.encoder)
+    p.add_argument("--units", type=int, default=ssl.units, help="k-means clusters")
+    p.add_argument("--iterations", type=int, default=ssl.iterations,
+                   help="> 1: re-cluster the unit link's own hidden states and train again")
+    p.add_argument("--mask-prob", type=float, default=ssl.mask_prob)
+    p.add_argument("--mask-span", type=int, default=ssl.mask_span, help="chain frames (40 ms each)")
+    p.add_argument("--d-model", type=int, default=ssl.d_model)
+    p.add_argument("--layers", type=int, default=ssl.layers)
+    p.add_argument("--steps", type=int, default=ssl.train.max_steps, help="training steps per iteration")
+    p.add_argument("--lr", type=float, default=ssl.train.lr)
+    p.add_argument("--batch-frames", type=int, default=ssl.train.max_batch_frames)
+    p.add_argument("--eval-every", type=int, default=ssl.train.eval_every)
+    p.add_argument("--threads", type=int, default=ssl.train.threads)
+    p.add_argument("--seed", type=int, default=ssl.train.seed)
+    p.add_argument("--cache-dir", default=ssl.cache_dir)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def ssl_config(args: argparse.Namespace):
+    from training.ssl import SSLConfig
+    from training.trainer import TrainConfig
+    train = TrainConfig(max_steps=args.steps, lr=args.lr, max_batch_frames=args.batch_frames,
+                        eval_every=args.eval_every, checkpoint_every=args.eval_every, threads=args.threads,
+                        seed=args.seed, progress=not args.quiet)
+    return SSLConfig(encoder=args.encoder, units=args.units, iterations=args.iterations, mask_prob=args.mask_prob,
+                     mask_span=args.mask_span, d_model=args.d_model, layers=args.layers, train=train,
+                     cache_dir=args.cache_dir)
 
 
 def supervised_config(args: argparse.Namespace):
@@ -95,7 +138,8 @@ def supervised_config(args: argparse.Namespace):
                         threads=args.threads, seed=args.seed, progress=not args.quiet)
     config = SupervisedConfig(encoder=args.encoder, links=args.chain.split(","), d_model=args.d_model,
                               layers_per_link=args.layers_per_link, phone_weight=args.phone_weight,
-                              train=train, cache_dir=args.cache_dir)
+                              train=train, cache_dir=args.cache_dir, init=args.init,
+                              freeze_ssl=args.freeze_ssl, ssl_lr_scale=args.ssl_lr_scale)
     if args.no_spec_augment:
         config.spec_augment = None
     return config
@@ -154,6 +198,21 @@ def train_command(args: argparse.Namespace) -> int:
     print(f"model: {Path(args.out) / 'model'}  dev WER {summary['dev_wer']:.4f}  "
           f"trainable {summary['trainable_params']:,} of {summary['total_params']:,} "
           f"({100 * summary['trainable_share']:.1f}%)")
+    finish_distributed()
+    return 0
+
+
+def ssl_command(args: argparse.Namespace) -> int:
+    from features.manifest import read_corpus
+    from training.ssl import train_ssl
+    from training.trainer import finish_distributed, save_results
+    utterances = [u for source in args.audio for u in read_corpus(source)]
+    summary = train_ssl(utterances, args.out, ssl_config(args))
+    save_results(Path(args.out) / "ssl_summary.json", summary)
+    last = summary["iterations"][-1]
+    print(f"SSL model: {Path(args.out) / 'model'}  {summary['utterances']} utterances, "
+          f"{summary['audio_minutes']} min of audio, {len(summary['skipped'])} skipped; "
+          f"dev masked-unit error {last['dev_masked_unit_error']:.3f}; {summary['total_seconds']} s")
     finish_distributed()
     return 0
 

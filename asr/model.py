@@ -23,6 +23,7 @@ from asr.text import CHARACTERS, Vocabulary
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+CODEBOOK_FILE = "codebook.safetensors"  # SSL models: the k-means units their unit link predicts
 FORMAT_VERSION = 1
 
 
@@ -74,11 +75,32 @@ def build_config(encoder_name: str, encoder_dim: int, links: list[str], d_model:
                        output=links[-1])
 
 
+def config_on_ssl(ssl: ModelConfig, links: list[str], layers_per_link: int = 2,
+                  phone_weight: float = 0.3) -> ModelConfig:
+    """Supervised links (e.g. ["unit", "phone", "char"]) on top of a self-supervised unit link.
+
+    The input block, width and unit link come from the SSL model; the links above are new.
+    """
+    if links[0] != "unit" or "unit" in links[1:]:
+        raise ValueError(f"a chain on an SSL model starts with its unit link: got {','.join(links)}")
+    unit_link = next(link for link in ssl.chain.links if link.name == "unit")
+    vocabularies = default_vocabularies()
+    chain = ChainConfig.from_dict(ssl.chain.to_dict())
+    chain.links = [LinkConfig(**asdict(unit_link))]
+    for name in links[1:]:
+        weight = phone_weight if name == "phone" else 1.0
+        chain.links.append(LinkConfig(name, len(vocabularies[name]), layers_per_link, "ctc", weight))
+    return ModelConfig(encoder=ssl.encoder, chain=chain,
+                       vocabularies={name: list(vocabularies[name].tokens) for name in links[1:]},
+                       output=links[-1])
+
+
 class ASRModel(nn.Module):
     def __init__(self, config: ModelConfig, encoder: nn.Module | None = None):
         super().__init__()
         self.config = config
         self.chain = init_chain(Chain(config.chain))
+        self.codebook: dict[str, torch.Tensor] | None = None  # SSL unit codebook, saved alongside
         self._encoder = [encoder]  # a list keeps the frozen encoder out of state_dict/parameters
 
     @property
@@ -131,6 +153,9 @@ class ASRModel(nn.Module):
             CONFIG_FILE: lambda p: _write_json(p, config),
             WEIGHTS_FILE: lambda p: save_file(weights, p, metadata={"format": "pt"}),
         }
+        if self.codebook is not None:
+            codebook = {k: v.contiguous() for k, v in self.codebook.items()}
+            writers[CODEBOOK_FILE] = lambda p: save_file(codebook, p)
         for name, content in (extra_json or {}).items():
             writers[name] = lambda p, content=content: _write_json(p, content)
         write_dir_atomically(path, writers)
@@ -143,7 +168,22 @@ class ASRModel(nn.Module):
         config = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
         model = cls(config, encoder)
         model.chain.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        if (path / CODEBOOK_FILE).exists():
+            model.codebook = load_file(str(path / CODEBOOK_FILE))
         return model.eval()
+
+    def load_ssl_weights(self, ssl: "ASRModel") -> list[str]:
+        """Copy an SSL model's input block and unit link into this chain; names of what was copied.
+
+        Everything the SSL model has must fit; what it lacks (the links above, and the unit
+        link's projection that conditions them) keeps its fresh initialisation.
+        """
+        weights = ssl.chain.state_dict()
+        result = self.chain.load_state_dict(weights, strict=False)
+        if result.unexpected_keys:
+            raise ValueError(f"SSL weights do not fit this chain: {result.unexpected_keys[:5]}")
+        self.codebook = ssl.codebook
+        return sorted(weights)
 
 
 def write_dir_atomically(path: str | os.PathLike, writers: dict[str, Callable[[str], None]]) -> None:

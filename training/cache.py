@@ -100,6 +100,18 @@ def encode_corpus(utterances: list[Utterance], encoder: torch.nn.Module, cache_d
     return EncodedCorpus(kept, [loaded[utt.id] for utt in kept], errors)
 
 
+def encode_corpus_all_ranks(utterances: list[Utterance], encoder: torch.nn.Module,
+                            cache_dir: str | os.PathLike, progress: bool = True) -> EncodedCorpus:
+    """`encode_corpus` where every data-parallel rank (if any) encodes its share of the misses."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        encode_corpus(utterances, encoder, cache_dir, progress and rank == 0, shard=(rank, world))
+        dist.barrier()
+        progress = progress and rank == 0
+    return encode_corpus(utterances, encoder, cache_dir, progress)
+
+
 def _encode_missing(missing: list[Utterance], keys: dict[str, str], encoder: torch.nn.Module,
                     cache: FeatureCache, errors: list[str], progress: bool) -> None:
     bar = tqdm(total=len(missing), disable=not progress or not missing, desc="cache encoder frames", unit="utt")

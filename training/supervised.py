@@ -12,11 +12,11 @@ import torch
 from asr.chain import ctc_losses
 from asr.decoding import greedy_decode
 from asr.lexicon import Lexicon
-from asr.model import ASRModel, build_config
+from asr.model import ASRModel, build_config, config_on_ssl
 from asr.scoring import score
 from features.augment import SpecAugmentConfig, spec_augment
 from features.manifest import Utterance
-from training.cache import encode_corpus
+from training.cache import encode_corpus_all_ranks
 from training.data import Batch, Example, make_examples
 from training.trainer import LossFn, TrainConfig, init_distributed, is_distributed, train
 
@@ -36,6 +36,9 @@ class SupervisedConfig:
     phone_weight: float = 0.3
     dropout: float = 0.1
     spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
+    init: str | None = None  # an SSL model folder (asr ssl): its unit link goes under `links`
+    freeze_ssl: bool = False  # keep the SSL input block and unit link as they are
+    ssl_lr_scale: float = 1.0  # else fine-tune them at this share of the learning rate
     train: TrainConfig = field(default_factory=TrainConfig)
     cache_dir: str = field(default_factory=default_cache_dir)
 
@@ -53,6 +56,29 @@ def hierarchical_ctc_loss(model: ASRModel, augment: SpecAugmentConfig | None) ->
     return loss_fn
 
 
+def model_on_ssl(config: SupervisedConfig) -> ASRModel:
+    """Phoneme/character links stacked on a self-supervised model's unit link, its weights copied.
+
+    Freezing or a lower learning rate for the SSL part is set on `config.train.lr_scales` and
+    on the parameters themselves, so the trainer needs no special case.
+    """
+    ssl = ASRModel.load(config.init)
+    if "unit" not in [link.name for link in ssl.config.chain.links]:
+        raise ValueError(f"{config.init}: not a self-supervised model (no unit link)")
+    links = config.links if config.links[0] == "unit" else ["unit", *config.links]
+    model = ASRModel(config_on_ssl(ssl.config, links, config.layers_per_link, config.phone_weight), ssl.encoder)
+    model.load_ssl_weights(ssl)
+    ssl_parts = ("input.", "links.0.")
+    new_parts = ("links.0.condition.",)  # the unit posteriors' projection into the stream is new
+    for name, param in model.chain.named_parameters():
+        from_ssl = name.startswith(ssl_parts) and not name.startswith(new_parts)
+        if name == "input.mask_embedding" or (config.freeze_ssl and from_ssl):
+            param.requires_grad_(False)  # the mask vector only matters while masking
+    if not config.freeze_ssl and config.ssl_lr_scale != 1.0:
+        config.train.lr_scales = {new_parts[0]: 1.0, **{p: config.ssl_lr_scale for p in ssl_parts}}
+    return model
+
+
 def greedy_wer(model: ASRModel, examples: list[Example]) -> float:
     posteriors = model.posteriors([e.frames for e in examples])
     vocab = model.output_vocabulary
@@ -63,11 +89,8 @@ def greedy_wer(model: ASRModel, examples: list[Example]) -> float:
 def prepare_examples(utterances: list[Utterance], model: ASRModel, cache_dir: str,
                      progress: bool = True) -> tuple[list[Example], list[str]]:
     """Encode (via the cache) and label a corpus; every data-parallel rank helps fill the cache."""
-    rank, world = init_distributed()
-    if world > 1:
-        encode_corpus(utterances, model.encoder, cache_dir, progress and rank == 0, shard=(rank, world))
-        torch.distributed.barrier()
-    corpus = encode_corpus(utterances, model.encoder, cache_dir, progress and rank == 0)
+    init_distributed()
+    corpus = encode_corpus_all_ranks(utterances, model.encoder, cache_dir, progress)
     vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies}
     lexicon = Lexicon() if "phone" in vocabularies else None
     examples, skipped = make_examples(corpus, vocabularies, model.config.chain.stack, lexicon)
@@ -79,14 +102,16 @@ def train_supervised(train_utts: list[Utterance], dev_utts: list[Utterance], out
     """Train a chain on labeled speech; OUT/model is the best on the dev set. Returns a summary."""
     torch.set_num_threads(config.train.threads)
     out_dir = Path(out_dir)
-    if init is None:
+    if init is not None:
+        model = init
+    elif config.init:
+        model = model_on_ssl(config)
+    else:
         from asr.encoder import load_encoder
         encoder = load_encoder(config.encoder)
         model_config = build_config(config.encoder, encoder.dim, config.links, config.d_model,
                                     config.layers_per_link, config.phone_weight, dropout=config.dropout)
         model = ASRModel(model_config, encoder)
-    else:
-        model = init
 
     started = time.perf_counter()
     train_examples, train_problems = prepare_examples(train_utts, model, config.cache_dir, config.train.progress)

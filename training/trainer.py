@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -50,6 +50,9 @@ class TrainConfig:
     threads: int = 2
     seed: int = 0
     progress: bool = True
+    # Parameter-name prefix -> learning-rate multiplier, e.g. {"links.0.": 0.1} to fine-tune
+    # self-supervised links gently; parameters matching no prefix use the full rate.
+    lr_scales: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +73,17 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
     floor = config.min_lr_ratio
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def parameter_groups(module: torch.nn.Module, lr_scales: dict[str, float]) -> list[dict]:
+    """Trainable parameters grouped by learning-rate multiplier (first matching prefix wins)."""
+    by_scale: dict[float, list[torch.nn.Parameter]] = {}
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        scale = next((s for prefix, s in lr_scales.items() if name.startswith(prefix)), 1.0)
+        by_scale.setdefault(scale, []).append(param)
+    return [{"params": params, "lr_scale": scale} for scale, params in sorted(by_scale.items(), reverse=True)]
 
 
 def is_distributed() -> bool:
@@ -110,8 +124,9 @@ def train(model: ASRModel, train_examples: list[Example], dev_examples: list[Exa
     torch.manual_seed(config.seed)
     out_dir = Path(out_dir)
     chain = model.chain
-    trainable = [p for p in chain.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.98))
+    groups = parameter_groups(chain, config.lr_scales)
+    trainable = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.98))
     state = TrainState()
     checkpoint = out_dir / "checkpoint"
     if (checkpoint / "trainer_state.json").exists():
@@ -128,7 +143,7 @@ def train(model: ASRModel, train_examples: list[Example], dev_examples: list[Exa
         for position in range(state.batch_in_epoch, len(batches)):
             batch = collate([train_examples[i] for i in batches[position]])
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(state.step, config)
+                group["lr"] = learning_rate(state.step, config) * group["lr_scale"]
             chain.train()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 loss, parts = loss_fn(network, batch)

@@ -1,0 +1,232 @@
+"""Stage 1: the chain's first link learned from unlabeled audio (HuBERT-style masked prediction).
+
+    frozen encoder frames of unlabeled audio --k-means--> discrete units (one per chain frame)
+    hide spans of the chain's input behind a learned mask vector
+    the unit link predicts the units of the hidden frames (cross-entropy)
+    optionally: re-cluster the unit link's own hidden states into new units, train again
+
+The result is a model folder whose chain is the input block plus the unit link, with the
+codebook beside it (`codebook.safetensors`); `asr train --init` stacks phoneme and character
+links on it (`asr.model.config_on_ssl`).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from asr.chain import ChainConfig, LinkConfig, pad_sequences, stack_frames
+from asr.model import ASRModel, ModelConfig
+from features.manifest import Utterance
+from training.cache import encode_corpus_all_ranks
+from training.data import Batch, Example
+from training.supervised import default_cache_dir
+from training.trainer import LossFn, TrainConfig, init_distributed, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SSLConfig:
+    encoder: str = "whisper-tiny.en"
+    units: int = 100  # k-means clusters: the unit link's vocabulary
+    d_model: int = 256
+    layers: int = 2  # transformer layers of the unit link
+    mask_prob: float = 0.15  # chance that a chain frame starts a masked span
+    mask_span: int = 5  # chain frames (25 Hz): 0.2 s; ~55% of frames end up masked
+    iterations: int = 1  # > 1: re-cluster the unit link's hidden states and train on those units
+    kmeans_frames: int = 100_000  # frames sampled to fit the codebook
+    dev_share: float = 0.05  # utterances held out to select the best step (masked unit accuracy)
+    dropout: float = 0.1
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=1500, eval_every=250,
+                                                                   checkpoint_every=250))
+    cache_dir: str = field(default_factory=default_cache_dir)
+
+
+def span_mask(lengths: torch.Tensor, max_len: int, prob: float, span: int,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """(B, max_len) bool: spans of `span` frames from starts drawn with `prob`, inside each length.
+
+    Every sequence gets at least one masked span, so every utterance contributes to the loss.
+    """
+    positions = torch.arange(max_len)
+    starts = (torch.rand(len(lengths), max_len, generator=generator) < prob) & (positions[None, :] < lengths[:, None])
+    empty = ~starts.any(dim=1)
+    if empty.any():
+        forced = (torch.rand(len(lengths), generator=generator) * lengths.clamp(min=1)).long()
+        starts[empty, forced[empty]] = True
+    covered = F.pad(starts, (span - 1, 0)).unfold(1, span, 1).any(-1)  # a start in the last `span` frames
+    return covered & (positions[None, :] < lengths[:, None])
+
+
+def fit_codebook(features: list[torch.Tensor], n_units: int, max_frames: int, seed: int) -> dict[str, torch.Tensor]:
+    """k-means (scikit-learn's mini-batch, as HuBERT) on standardized frames: mean, scale, centroids."""
+    from sklearn.cluster import MiniBatchKMeans
+    frames = torch.cat(features).float()
+    rng = np.random.default_rng(seed)
+    if frames.shape[0] > max_frames:
+        frames = frames[torch.from_numpy(rng.choice(frames.shape[0], max_frames, replace=False))]
+    mean, scale = frames.mean(0), frames.std(0).clamp(min=1e-5)
+    kmeans = MiniBatchKMeans(n_clusters=n_units, batch_size=10_000, n_init=1, max_iter=100,
+                             random_state=seed)
+    kmeans.fit(((frames - mean) / scale).numpy())
+    return {"mean": mean, "scale": scale, "centroids": torch.from_numpy(kmeans.cluster_centers_).float()}
+
+
+def assign_units(features: list[torch.Tensor], codebook: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """Nearest centroid of each standardized frame."""
+    centroids = codebook["centroids"]
+    units = []
+    for sequence in features:
+        standardized = (sequence.float() - codebook["mean"]) / codebook["scale"]
+        units.append(torch.cdist(standardized, centroids).argmin(dim=1))
+    return units
+
+
+def encoder_features(frames: list[torch.Tensor], stack: int) -> list[torch.Tensor]:
+    """Iteration 1 clusters the chain's input itself: stacked encoder frames, one per chain frame."""
+    return [stack_frames(f.float()[None], torch.tensor([f.shape[0]]), stack)[0][0] for f in frames]
+
+
+@torch.inference_mode()
+def link_features(model: ASRModel, frames: list[torch.Tensor], link: str = "unit",
+                  max_batch_frames: int = 20_000) -> list[torch.Tensor]:
+    """Later iterations cluster what the trained link has learned: its hidden states."""
+    model.chain.eval()
+    features = []
+    start = 0
+    while start < len(frames):
+        end = start + 1
+        while end < len(frames) and sum(f.shape[0] for f in frames[start:end + 1]) <= max_batch_frames:
+            end += 1
+        padded, lengths = pad_sequences([f.float() for f in frames[start:end]])
+        hidden, out_lengths = model.chain.hidden_states(padded, lengths)
+        features += [hidden[link][row, :out_lengths[row]].clone() for row in range(end - start)]
+        start = end
+    return features
+
+
+def unit_examples(utterances: list[Utterance], frames: list[torch.Tensor], units: list[torch.Tensor]) -> list[Example]:
+    return [Example(u.id, f, {"unit": t}, "") for u, f, t in zip(utterances, frames, units)]
+
+
+def _padded_units(batch: Batch) -> torch.Tensor:
+    flat, lengths = batch.targets["unit"]
+    return torch.nn.utils.rnn.pad_sequence(list(flat.split(lengths.tolist())), batch_first=True, padding_value=-100)
+
+
+def masked_unit_loss(config: SSLConfig) -> LossFn:
+    """Cross-entropy of the unit link on the masked frames only (HuBERT's alpha = 1)."""
+
+    def loss_fn(network: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        targets = _padded_units(batch)
+        mask = span_mask(batch.targets["unit"][1], targets.shape[1], config.mask_prob, config.mask_span)
+        logits, _ = network(batch.frames, batch.lengths, mask=mask)
+        logits = logits["unit"][:, :targets.shape[1]]
+        loss = F.cross_entropy(logits[mask].float(), targets[mask])
+        return loss, {"unit": loss.item()}
+
+    return loss_fn
+
+
+def masked_unit_error(config: SSLConfig):
+    """Dev score: share of masked frames whose unit is mispredicted, under a fixed mask."""
+
+    @torch.inference_mode()
+    def eval_fn(model: ASRModel, examples: list[Example]) -> float:
+        model.chain.eval()
+        generator = torch.Generator().manual_seed(1234)
+        wrong = total = 0
+        for start in range(0, len(examples), 16):
+            group = examples[start:start + 16]
+            frames, lengths = pad_sequences([e.frames.float() for e in group])
+            targets = torch.nn.utils.rnn.pad_sequence([e.targets["unit"] for e in group], batch_first=True,
+                                                      padding_value=-100)
+            unit_lengths = torch.tensor([len(e.targets["unit"]) for e in group])
+            mask = span_mask(unit_lengths, targets.shape[1], config.mask_prob, config.mask_span, generator)
+            logits, _ = model.chain(frames, lengths, mask=mask)
+            predicted = logits["unit"][:, :targets.shape[1]].argmax(-1)
+            wrong += int((predicted[mask] != targets[mask]).sum())
+            total += int(mask.sum())
+        return wrong / max(1, total)
+
+    return eval_fn
+
+
+def ssl_model_config(config: SSLConfig, encoder_dim: int) -> ModelConfig:
+    link = LinkConfig("unit", config.units, config.layers, objective="units")
+    chain = ChainConfig(input_dim=encoder_dim, links=[link], d_model=config.d_model, ff_dim=4 * config.d_model,
+                        dropout=config.dropout, mask_embedding=True)
+    return ModelConfig(encoder=config.encoder, chain=chain, vocabularies={}, output="unit")
+
+
+def split_held_out(utterances: list[Utterance], share: float) -> tuple[list[int], list[int]]:
+    """Indices (train, dev), chosen by a hash of each id: stable whatever the input order."""
+    def held(u: Utterance) -> bool:
+        return int(hashlib.sha1(u.id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+    dev = [i for i, u in enumerate(utterances) if held(u)]
+    return [i for i, u in enumerate(utterances) if not held(u)], dev
+
+
+def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: SSLConfig) -> dict:
+    """Train the unit link on unlabeled audio; writes OUT/model (chain + codebook). Returns a summary.
+
+    Transcripts, if any, are ignored. Each iteration trains in OUT/iter<N> (resumable there).
+    """
+    from asr.encoder import load_encoder
+    torch.set_num_threads(config.train.threads)
+    rank, _ = init_distributed()
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    encoder = load_encoder(config.encoder)
+    corpus = encode_corpus_all_ranks(utterances, encoder, config.cache_dir, config.train.progress)
+    for problem in corpus.errors:
+        log.warning("skipped %s", problem)
+    if not corpus.frames:
+        raise ValueError("no usable audio for self-supervised training")
+    encode_seconds = time.perf_counter() - started
+    train_index, dev_index = split_held_out(corpus.utterances, config.dev_share)
+    model = ASRModel(ssl_model_config(config, encoder.dim), encoder)
+    iterations = []
+    for iteration in range(1, config.iterations + 1):
+        clustered = time.perf_counter()
+        if iteration == 1:
+            features = encoder_features(corpus.frames, model.config.chain.stack)
+        else:
+            features = link_features(model, corpus.frames)
+            torch.nn.init.normal_(model.chain.links[0].output.weight, std=0.01)  # new units, new meanings
+            torch.nn.init.zeros_(model.chain.links[0].output.bias)
+        model.codebook = fit_codebook([features[i] for i in train_index], config.units, config.kmeans_frames,
+                                      seed=config.train.seed + iteration)
+        units = assign_units(features, model.codebook)
+        cluster_seconds = time.perf_counter() - clustered
+        examples = unit_examples(corpus.utterances, corpus.frames, units)
+        state = train(model, [examples[i] for i in train_index], [examples[i] for i in dev_index],
+                      masked_unit_loss(config), masked_unit_error(config), out_dir / f"iter{iteration}",
+                      config.train)
+        best = ASRModel.load(out_dir / f"iter{iteration}" / "model", encoder)
+        model.chain.load_state_dict(best.chain.state_dict())
+        model.codebook = best.codebook
+        iterations.append({"iteration": iteration, "cluster_seconds": round(cluster_seconds, 1),
+                           "train_seconds": round(state.train_seconds, 1), "steps": state.step,
+                           "best_step": state.best_step, "dev_masked_unit_error": round(state.best_score, 4),
+                           "units_used": int(torch.cat(units).unique().numel())})
+        log.info("SSL iteration %d: dev masked-unit error %.4f", iteration, state.best_score)
+    if rank == 0:
+        model.save(out_dir / "model")
+    seconds = [len(f) / encoder.frame_rate for f in corpus.frames]
+    return {
+        "utterances": len(corpus.utterances), "audio_minutes": round(sum(seconds) / 60, 1),
+        "dev_utterances": len(dev_index), "skipped": corpus.errors,
+        "encode_seconds": round(encode_seconds, 1), "iterations": iterations,
+        "total_seconds": round(time.perf_counter() - started, 1),
+        **model.parameter_counts(),
+        "config": {**asdict(config), "train": asdict(config.train)},
+    }

@@ -28,7 +28,7 @@ from features.manifest import (
     read_manifest,
     write_manifest,
 )
-from recipes.librispeech.__main__ import build_parser, build_sets
+from recipes.librispeech.__main__ import build_parser, build_sets, fetch_data
 from tests.conftest import shared_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,6 +290,32 @@ def test_recipe_sets_hold_out_dev_speakers_and_add_extra_and_named_test_sets(tmp
     assert tests["an4"] == tests["an4_test"]  # the same seeded choice
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--labeled", "ten minutes"])
+
+
+def test_recipe_fetches_on_rank_0_while_other_ranks_wait_for_the_subsets(tmp_path, monkeypatch):
+    subsets = ("test-clean", "dev-clean", "dev-other", "test-other")  # train on test-clean: small
+    archives = {f"{s}.tar.gz": fake_archive(s) for s in subsets}
+    server = Server(archives)
+    for subset in subsets:
+        monkeypatch.setitem(ls.MD5, subset, hashlib.md5(archives[f"{subset}.tar.gz"]).hexdigest())
+    root = tmp_path / "LibriSpeech"
+    args = build_parser().parse_args(["--root", str(root), "--train-subset", "test-clean", "--mirror", server.url])
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(FileNotFoundError, match="--download"):
+        fetch_data(args)
+    args.download = True
+    monkeypatch.setenv("RANK", "1")
+    waiting = threading.Thread(target=fetch_data, args=(args, 0.02), daemon=True)
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive() and not server.requests  # rank 1 never downloads, it waits
+    monkeypatch.setenv("RANK", "0")
+    fetch_data(args)
+    waiting.join(5)
+    server.httpd.shutdown()
+    server.httpd.server_close()
+    assert not waiting.is_alive() and len(server.requests) == 4
+    assert all(ls.subset_present(root, s) for s in subsets)
 
 
 def test_recipe_trains_data_parallel_and_scores_every_test_set(tmp_path, an4_train_manifest, an4_test_manifest):

@@ -24,12 +24,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 from asr.cli import add_training_options, supervised_config
 from features.librispeech import (
+    BASE_URL,
     EVAL_SUBSETS,
     SUBSETS,
     limited_supervision,
@@ -43,12 +45,7 @@ from features.librispeech import (
 from features.manifest import Utterance, read_corpus, write_manifest
 from recipes.common import LM_ORDER, score_sets, write_sentence_lm
 from training.supervised import train_supervised
-from training.trainer import (
-    finish_distributed,
-    init_distributed,
-    is_distributed,
-    save_results,
-)
+from training.trainer import finish_distributed, init_distributed, save_results
 
 log = logging.getLogger("recipes.librispeech")
 
@@ -67,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the LibriSpeech folder (holding train-clean-100/, test-clean/, ...)")
     parser.add_argument("--download", action="store_true",
                         help="fetch missing subsets from openslr (resumable, MD5-checked) into ROOT")
+    parser.add_argument("--mirror", default=BASE_URL,
+                        help="where the tarballs are (openslr mirrors: https://us.openslr.org/resources/12, "
+                             "https://openslr.elda.org/resources/12)")
     parser.add_argument("--train-subset", default="train-clean-100", choices=SUBSETS)
     parser.add_argument("--labeled", default="all", type=_split_name,
                         help="labeled share of the train subset: 10min, 1h, 10h, all (or e.g. 30min)")
@@ -216,21 +216,28 @@ def decoding_lm(args: argparse.Namespace, model_dir: Path, train: list[Utterance
     return {"lm_text": source, **write_sentence_lm(model_dir, sentences, args.lm_order)}
 
 
+def fetch_data(args: argparse.Namespace, poll_seconds: float = 10.0) -> None:
+    """Make sure the subsets are under ROOT (downloading with --download) before any rank joins
+    the process group: a 6-GB download outlasts a collective's timeout, so under torchrun rank 0
+    fetches while the others watch for the subsets to appear (each appears in one rename). If
+    rank 0 fails, torchrun stops the others."""
+    wanted = [args.train_subset] + [s for s in args.dev if s in SUBSETS]
+    if args.download:
+        wanted += [s for s in EVAL_SUBSETS if s not in wanted]
+    if int(os.environ.get("RANK", "0")) == 0:
+        prepare_librispeech(args.root, wanted, download_missing=args.download, base_url=args.mirror)
+        return
+    while not all(subset_present(args.root, s) for s in wanted):
+        time.sleep(poll_seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     started = time.perf_counter()
     out = Path(args.out)
+    fetch_data(args)
     rank, _ = init_distributed()
-    if rank == 0:
-        wanted = [args.train_subset] + [s for s in args.dev if s in SUBSETS]
-        if args.download:
-            wanted += [s for s in EVAL_SUBSETS if s not in wanted]
-        prepare_librispeech(args.root, wanted, download_missing=args.download)
-    if is_distributed():
-        import torch.distributed
-        torch.distributed.barrier()  # the other ranks wait for the download
-
     train, dev, tests, data_info = build_sets(args)
     config = supervised_config(args)
     data_info.update(self_supervised_stage(args, config, rank))

@@ -1,17 +1,51 @@
 """What every recipe does after training: the decoding LM, scoring, results.json."""
 from __future__ import annotations
 
+import argparse
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from asr.lm import build_ngram_lm
 from asr.text import normalize_text
 from asr.transcribe import LM_FILE, WORDS_FILE, Transcriber, evaluate
-from features.manifest import Utterance
-from training.trainer import save_results
+from features.manifest import Utterance, read_corpus
+from training.trainer import TrainConfig, save_results
 
 LM_ORDER = 3
+
+
+def add_ssl_options(parser: argparse.ArgumentParser) -> None:
+    """The self-supervised stage of a recipe: run when --chain starts with "unit" and no --init."""
+    from training.ssl import SSLConfig
+    ssl = SSLConfig()
+    parser.add_argument("--unlabeled", action="append", default=[],
+                        help="unlabeled audio (folder or manifest) for the SSL stage; repeat to mix")
+    parser.add_argument("--units", type=int, default=ssl.units, help="SSL: k-means units")
+    parser.add_argument("--ssl-iterations", type=int, default=ssl.iterations, help="SSL: clustering rounds")
+    parser.add_argument("--ssl-steps", type=int, default=ssl.train.max_steps, help="SSL: steps per round")
+
+
+def self_supervised_stage(args: argparse.Namespace, corpus_audio: list[Utterance], out_dir: Path) -> dict | None:
+    """Train the unit link on --unlabeled plus the recipe's own training audio (labels dropped).
+
+    Sets `args.init` to the SSL model so the supervised stage stacks its links on it. Skipped
+    (None) when the chain has no unit link or --init already names an SSL model.
+    """
+    from training.ssl import SSLConfig, train_ssl
+    if args.chain.split(",")[0] != "unit" or args.init:
+        return None
+    audio = [u for source in args.unlabeled for u in read_corpus(source)]
+    audio += [replace(u, text=None) for u in corpus_audio]
+    config = SSLConfig(encoder=args.encoder, units=args.units, iterations=args.ssl_iterations,
+                       train=replace(TrainConfig(), max_steps=args.ssl_steps, eval_every=250, checkpoint_every=250,
+                                     threads=args.threads, seed=args.seed, progress=not args.quiet),
+                       cache_dir=args.cache_dir)
+    summary = train_ssl(audio, out_dir / "ssl", config)
+    save_results(out_dir / "ssl" / "ssl_summary.json", summary)
+    args.init = str(out_dir / "ssl" / "model")
+    return summary
 
 
 def write_decoding_lm(model_dir: Path, utterances: list[Utterance], order: int = LM_ORDER) -> None:
@@ -66,6 +100,9 @@ def finish_recipe(out_dir: Path, train: list[Utterance], test_sets: dict[str, li
                                             "dev_wer", "trainable_params", "total_params",
                                             "trainable_share", "train_utterances",
                                             "distributed_world_size")})
+    if summary.get("ssl"):
+        results["ssl"] = {k: summary["ssl"][k] for k in ("utterances", "audio_minutes", "encode_seconds",
+                                                         "iterations", "total_seconds")}
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     results["config"] = summary["config"]
     save_results(out_dir / "results.json", results)

@@ -28,7 +28,7 @@ from features.manifest import Utterance
 from training.cache import encode_corpus_all_ranks
 from training.data import Batch, Example
 from training.supervised import default_cache_dir
-from training.trainer import LossFn, TrainConfig, init_distributed, train
+from training.trainer import LossFn, TrainConfig, init_distributed, is_distributed, train
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +221,8 @@ def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: S
         log.info("SSL iteration %d: dev masked-unit error %.4f", iteration, state.best_score)
     if rank == 0:
         model.save(out_dir / "model")
+    if is_distributed():
+        torch.distributed.barrier()  # every rank may read OUT/model next (fine-tuning from it)
     seconds = [len(f) / encoder.frame_rate for f in corpus.frames]
     return {
         "utterances": len(corpus.utterances), "audio_minutes": round(sum(seconds) / 60, 1),

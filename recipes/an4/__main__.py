@@ -1,6 +1,8 @@
 """AN4 recipe: train the chain on AN4 train, select on held-out speakers, score AN4 test.
 
     python -m recipes.an4 --data ../shared/data/an4 --out exp/an4
+    python -m recipes.an4 --unlabeled ../shared/data/librispeech/unlabeled --labeled-fraction 0.1 \
+        --chain unit,phone,char --out exp/an4-ssl      # SSL on unlabeled + AN4 audio, then fine-tune
 
 Writes OUT/model (what `asr transcribe` and `asr evaluate` take), OUT/results.json and
 OUT/test_report.json (per-utterance errors). Under `torchrun --nproc_per_node 2` the training
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from asr.cli import add_training_options, supervised_config
 from features.manifest import Utterance, labeled_subset, read_corpus
-from recipes.common import finish_recipe
+from recipes.common import add_ssl_options, finish_recipe, self_supervised_stage
 from training.supervised import train_supervised
 from training.trainer import finish_distributed, init_distributed
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labeled-fraction", type=float, default=1.0,
                         help="train on this share of the labeled utterances, taken evenly over speakers")
     add_training_options(parser)
+    add_ssl_options(parser)
     parser.set_defaults(**RECIPE_DEFAULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -52,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     train = labeled_subset(train_all, args.labeled_fraction, seed=args.seed)
     test = read_corpus(data / "test" / "manifest.jsonl")
     rank, _ = init_distributed()
+    ssl_summary = self_supervised_stage(args, train_all, Path(args.out))  # AN4 train audio, no labels
     summary = train_supervised(train, dev, Path(args.out), supervised_config(args))
+    summary["ssl"] = ssl_summary
     if rank == 0:
         finish_recipe(Path(args.out), train, {"test": test}, summary, started)
     finish_distributed()

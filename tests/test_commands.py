@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -142,3 +143,30 @@ def test_few_shot_adaptation_learns_commands_and_round_trips(tmp_path):
     loaded = CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())
     assert loaded.config.threshold == pytest.approx(recognizer.config.threshold)
     assert [r.command for r in loaded.recognize_frames([e.frames for e in test])] == [r.command for r in results]
+
+
+def test_negative_sources_split_an4_and_the_words_left_out():
+    from features.manifest import Utterance
+    from recipes.commands.__main__ import negative_sources
+
+    test = [Utterance(f"{w}{i}", f"/{w}{i}.wav", w) for w in ("ALEXA", "COMPUTER", "JARVIS") for i in range(3)]
+    an4 = [Utterance("a", "/a.wav", "YES"), Utterance("b", "/b.wav", "ALEXA")]
+    sources = negative_sources(test, ["ALEXA", "COMPUTER"], an4)
+    assert [u.id for u in sources["an4"]] == ["a"]  # an AN4 utterance that is a command is no negative
+    assert [u.text for u in sources["other_words"]] == ["JARVIS"] * 3
+    assert "other_words" not in negative_sources(test, ["ALEXA", "COMPUTER", "JARVIS"], an4)
+
+
+def test_espeak_synthesis_gives_distinct_voices_at_16_khz():
+    from features.synth import Voice, available, synthesize
+
+    if available():  # espeakng-loader is a dependency: only a hand-made environment lacks it
+        assert not os.environ.get("CI"), available()
+        pytest.skip(available())
+    plain = synthesize("lights on")
+    assert plain.dtype == np.float32 and 0.3 < len(plain) / 16_000 < 2.0 and 0.05 < np.abs(plain).max() <= 1.0
+    slow = synthesize("lights on", Voice("en-gb-scotland", "f2", rate=100, pitch=80))
+    assert len(slow) > 1.3 * len(plain)  # rate is in words a minute: 100 vs 160
+    assert len(synthesize("lights on and off")) > len(plain)
+    with pytest.raises(RuntimeError, match="no voice"):
+        synthesize("x", Voice("xx-nonexistent"))

@@ -1,18 +1,27 @@
 """Voice-command recipe: zero-shot and k-shot accuracy on speakers not enrolled, false accepts.
 
     python -m recipes.commands --data ../shared/data/fsdd --base exp/an4/model --shots 1,3,5 --out exp/fsdd
+    python -m recipes.commands --demo --out exp/demo     # synthesized speech, no data to download
 
-The corpus's distinct texts are the commands. Speakers are split into enrollment and test
-(`--enroll-speakers`, default: the first half by name; by file where the manifest names no
-speakers, as in `keywords`); k recordings per command are drawn from
-the enrollment speakers, the base chain is adapted to them, and every test-speaker recording is
-recognised. Out-of-grammar speech (AN4 test, minus utterances that are themselves a command)
-measures false acceptance at the threshold each model learned from its own enrollment data.
-Writes OUT/results.json and, for the largest k, the command model OUT/model.
+The corpus's distinct texts are the commands, or the `--commands` among them. Speakers are split
+into enrollment and test (`--enroll-speakers`, default: the first half by name; by file where the
+manifest names no speakers, as in `keywords`); k recordings per command are drawn from the
+enrollment speakers, the base chain is adapted to them, and every test-speaker recording of a
+command is recognised. False acceptance is measured per source of out-of-grammar speech, at the
+threshold each model learned from its own enrollment data:
+  an4          AN4 test utterances (minus any that are themselves a command);
+  other_words  the test split's recordings of the corpus's words left out of `--commands`
+               (keywords has only ALEXA / COMPUTER / JARVIS: `--commands ALEXA,COMPUTER` makes
+               JARVIS the out-of-grammar word).
+Writes OUT/results.json, OUT/splits.json (the exact test and negative recordings, which
+benchmarks/commands_peers.py scores with pocketsphinx) and, for the largest k, the command model
+OUT/model.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import random
 import zlib
@@ -58,18 +67,51 @@ def draw_shots(utterances: list[Utterance], commands: list[str], k: int, seed: i
     return shots
 
 
+def negative_sources(test: list[Utterance], commands: list[str],
+                     an4: list[Utterance]) -> dict[str, list[Utterance]]:
+    """Out-of-grammar recordings by source: AN4 utterances that are not a command, and the test
+    split's recordings of the corpus's words that are not commands (none when all words are)."""
+    command_texts = {normalize_text(c) for c in commands}
+    sources = {"an4": [u for u in an4 if normalize_text(u.text or "") not in command_texts]}
+    other_words = [u for u in test if normalize_text(u.text or "") not in command_texts]
+    if other_words:
+        sources["other_words"] = other_words
+    return sources
+
+
+def false_accepts(recognizer: CommandRecognizer, negatives: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+    """Share of each source's recordings accepted as some command, and of all of them pooled."""
+    accepted = {source: [r.command != NONE for r in recognizer.recognize_frames(frames)]
+                for source, frames in negatives.items()}
+    rates = {source: float(np.mean(values)) for source, values in accepted.items() if values}
+    pooled = [value for values in accepted.values() for value in values]
+    rates["all"] = float(np.mean(pooled)) if pooled else 0.0
+    return rates
+
+
 def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: list[str],
-             negative_frames: list[torch.Tensor]) -> dict:
+             negatives: dict[str, list[torch.Tensor]]) -> dict:
     results = recognizer.recognize_frames(frames)
-    negatives = recognizer.recognize_frames(negative_frames)
+    rates = false_accepts(recognizer, negatives)
     return {
         "accuracy": float(np.mean([r.command == t for r, t in zip(results, truths)])),
         "top1_accuracy": float(np.mean([r.best == t for r, t in zip(results, truths)])),  # no rejection
         "rejected": float(np.mean([r.command == NONE for r in results])),
-        "false_accept": float(np.mean([r.command != NONE for r in negatives])),
+        "false_accept": rates["all"],
+        "false_accept_by_source": {source: rate for source, rate in rates.items() if source != "all"},
         "threshold": round(recognizer.config.threshold, 4),
         "temperature": recognizer.config.temperature,
     }
+
+
+def splits_digest(splits: dict) -> str:
+    """Identifies the test and negative recordings (not the shots), so peers' figures can be matched to them."""
+    keyed = {"commands": splits["commands"], "test": splits["test"], "negatives": splits["negatives"]}
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def utterance_rows(utterances: list[Utterance]) -> list[dict]:
+    return [{"id": u.id, "audio": u.audio, "text": u.text} for u in utterances]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,63 +120,116 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="../shared/data/fsdd", help="corpus folder with manifest.jsonl")
     parser.add_argument("--base", default="exp/an4/model", help="base chain model folder")
     parser.add_argument("--shots", default="1,3,5")
-    parser.add_argument("--out", default="exp/fsdd")
+    parser.add_argument("--out", default=None, help="default: exp/fsdd, or exp/demo with --demo")
+    parser.add_argument("--demo", action="store_true",
+                        help="espeak-ng demo: synthesized enrollment and test speech (recipes/commands/demo.py)")
+    parser.add_argument("--commands", default=None,
+                        help="comma-separated texts of the corpus to use as commands (default: all); "
+                             "the test recordings of the others are out-of-grammar negatives")
     parser.add_argument("--negatives", default=None,
                         help="out-of-grammar corpus (default: DATA/../an4/test/manifest.jsonl)")
+    parser.add_argument("--max-negatives", type=int, default=0,
+                        help="score at most this many recordings of the other words (0: all)")
     parser.add_argument("--enroll-speakers", default=None, help="comma-separated; default: first half")
     parser.add_argument("--max-test", type=int, default=0, help="score at most this many test recordings (0: all)")
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
+    parser.add_argument("--splits-only", action="store_true",
+                        help="write OUT/splits.json (test, negatives, shots) and stop: for peers on the same recordings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     torch.set_num_threads(args.threads)
+    if args.demo:
+        from recipes.commands.demo import run_demo
+
+        return run_demo(args.base, args.out or "exp/demo", steps=args.steps, threads=args.threads)
+    args.out = args.out or "exp/fsdd"
 
     data = Path(args.data)
     corpus = [u for u in read_corpus(data / "manifest.jsonl") if u.text]
-    commands = list(dict.fromkeys(u.text for u in corpus))
-    enroll, test, enroll_speakers, test_speakers = split(
+    words = list(dict.fromkeys(u.text for u in corpus))
+    commands = [normalize_text(c).upper() for c in args.commands.split(",")] if args.commands else words
+    unknown = [c for c in commands if c not in words]
+    if unknown:
+        parser.error(f"--commands not in the corpus: {', '.join(unknown)} (it has {', '.join(words)})")
+    enroll, test_all, enroll_speakers, test_speakers = split(
         corpus, args.enroll_speakers.split(",") if args.enroll_speakers else None)
+    enroll = [u for u in enroll if u.text in commands]
+    test = [u for u in test_all if u.text in commands]
     if args.max_test and len(test) > args.max_test:
         test = random.Random(args.seed).sample(test, args.max_test)
-    command_texts = {normalize_text(c) for c in commands}
-    negatives = [u for u in read_corpus(args.negatives or data.parent / "an4" / "test" / "manifest.jsonl")
-                 if normalize_text(u.text or "") not in command_texts]
+    an4 = read_corpus(args.negatives or data.parent / "an4" / "test" / "manifest.jsonl")
+    sources = negative_sources(test_all, commands, an4)
+    if "other_words" in sources and args.max_negatives and len(sources["other_words"]) > args.max_negatives:
+        sources["other_words"] = random.Random(args.seed + 1).sample(sources["other_words"], args.max_negatives)
+
+    out = Path(args.out)
+    shot_counts = [int(x) for x in args.shots.split(",")]
+    if args.splits_only:  # the recordings the full run scores, without encoding or adapting anything
+        splits = {"data": str(data), "commands": commands, "test": utterance_rows(test),
+                  "negatives": {source: utterance_rows(utts) for source, utts in sources.items()},
+                  "shots": {str(k): utterance_rows(draw_shots(enroll, commands, k, args.seed + k)) for k in shot_counts}}
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomically(out / "splits.json", splits)
+        print(f"{out / 'splits.json'}: {len(test)} test recordings, negatives "
+              f"{ {source: len(utts) for source, utts in sources.items()} }")
+        return 0
 
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
     cache = default_cache_dir()
     test_encoded = encode_corpus(test, encoder, cache, progress=True)
-    negative_encoded = encode_corpus(negatives, encoder, cache, progress=True)
+    negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
+    negative_frames = {source: encoded.frames for source, encoded in negative_encoded.items()}
     truths = [u.text for u in test_encoded.utterances]
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {"data": str(data), "commands": commands, "test": utterance_rows(test_encoded.utterances),
+              "negatives": {source: utterance_rows(encoded.utterances) for source, encoded in negative_encoded.items()},
+              "shots": {}}
 
     results: dict = {"commands": commands, "enroll_speakers": enroll_speakers, "test_speakers": test_speakers,
-                     "n_test": len(truths), "n_negatives": len(negative_encoded.frames),
+                     "n_test": len(truths),
+                     "n_negatives": {source: len(frames) for source, frames in negative_frames.items()},
                      "accuracy": {}, "false_accepts": {}, "runs": {}}
+    if "other_words" not in negative_frames:
+        results["other_words"] = ("none: every word of the corpus is a command; pick fewer with --commands "
+                                  "to score the rest as out-of-grammar")
     base = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
-    runs = {"0": evaluate(base, test_encoded.frames, truths, negative_encoded.frames)}
+    runs = {"0": evaluate(base, test_encoded.frames, truths, negative_frames)}
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed)
     recognizer = base
-    for k in [int(s) for s in args.shots.split(",")]:
+    for k in shot_counts:
         shots = draw_shots(enroll, commands, k, args.seed + k)
+        splits["shots"][str(k)] = utterance_rows(shots)
         audios = [load_audio(u.audio) for u in shots]
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
         summary = adapt_recognizer(recognizer, audios, [commands.index(u.text) for u in shots], config)
-        runs[str(k)] = {**evaluate(recognizer, test_encoded.frames, truths, negative_encoded.frames), **summary}
+        runs[str(k)] = {**evaluate(recognizer, test_encoded.frames, truths, negative_frames), **summary}
         print(f"k={k} {runs[str(k)]}", flush=True)
-    recognizer.save(Path(args.out) / "model")
+    recognizer.save(out / "model")
+    write_json_atomically(out / "splits.json", splits)
 
     largest = max(runs, key=int)
     results["runs"] = runs
     results["accuracy"] = {k: round(run["accuracy"], 4) for k, run in runs.items()}
-    results["false_accepts"] = {k: round(run["false_accept"], 4) for k, run in runs.items()}
+    results["false_accepts"] = {k: {"all": round(run["false_accept"], 4),
+                                    **{source: round(rate, 4) for source, rate in run["false_accept_by_source"].items()}}
+                                for k, run in runs.items()}
     results["false_accept"] = runs[largest]["false_accept"]
+    results["false_accept_by_source"] = runs[largest]["false_accept_by_source"]
     results["threshold"] = runs[largest]["threshold"]
     results["adapt_seconds"] = runs[largest].get("adapt_seconds", 0.0)
     results["trainable_params"] = runs[largest].get("trainable_params", 0)
-    write_json_atomically(Path(args.out) / "results.json", results)
+    previous = out / "results.json"
+    if previous.exists():  # keep peers' figures (benchmarks/commands_peers.py) if the splits are unchanged
+        old = json.loads(previous.read_text())
+        if "peers" in old and old.get("splits_digest") == splits_digest(splits):
+            results["peers"] = old["peers"]
+    results["splits_digest"] = splits_digest(splits)
+    write_json_atomically(out / "results.json", results)
     print(f"accuracy {results['accuracy']}  false accepts {results['false_accepts']}  "
-          f"adapt {results['adapt_seconds']} s  -> {Path(args.out) / 'results.json'}")
+          f"adapt {results['adapt_seconds']} s  -> {out / 'results.json'}")
     return 0
 
 

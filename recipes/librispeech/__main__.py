@@ -87,10 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--unlabeled", nargs="+", action="extend", default=[], metavar="DIR",
                         help="unlabeled audio for the self-supervised stage")
     parser.add_argument("--out", default="exp/ls")
-    add_training_options(parser)
-    if "--init" not in parser._option_string_actions:  # training options may come to carry it
-        parser.add_argument("--init", default=None, metavar="SSL_DIR",
-                            help="start from this self-supervised model folder")
+    add_training_options(parser)  # with --init SSL_DIR: fine-tune on a self-supervised model
     parser.set_defaults(**RECIPE_DEFAULTS)
     return parser
 
@@ -185,25 +182,20 @@ def build_sets(args: argparse.Namespace) -> tuple[list[Utterance], list[Utteranc
     return train, dev, tests, info
 
 
-def self_supervised_stage(args: argparse.Namespace, config, rank: int) -> dict:
+def self_supervised_stage(args: argparse.Namespace, train_audio: list[Utterance], out_dir: Path) -> dict:
     """The one place where the self-supervised stage joins the recipe.
 
-    Today: `--init SSL_DIR` is handed to the supervised config when it has an `init` field (the
-    supervised trainer stacks the phoneme/character links on the SSL model's unit link), and
-    the `--unlabeled` folders are only counted. To run SSL here, train on `unlabeled` (e.g.
-    training.ssl.train_ssl into OUT/ssl) and set `config.init` to its model folder.
+    It runs on every rank before the supervised config is made, so a model folder it leaves in
+    `args.init` is what fine-tuning starts from (`--init SSL_DIR` given by hand goes straight
+    through add_training_options/supervised_config). Today it only counts the `--unlabeled`
+    audio; to run SSL here, train on it plus `train_audio` (labels dropped) into OUT/ssl with
+    training.ssl.train_ssl and set `args.init` to OUT/ssl/model.
     """
     unlabeled = [u for spec in args.unlabeled for u in read_corpus(spec)]
-    info = {"unlabeled_files": len(unlabeled), "init": args.init}
-    if args.init:
-        if hasattr(config, "init"):
-            config.init = args.init
-        else:
-            raise SystemExit("--init: this version of training.supervised cannot start from an SSL model")
-    if unlabeled and rank == 0:
+    if unlabeled and not args.init:
         log.warning("--unlabeled: %d files found; the self-supervised stage is not run by this recipe "
-                    "yet, so they are not used%s", len(unlabeled), "" if args.init else " (pass --init SSL_DIR)")
-    return info
+                    "yet, so they are not used (pass --init SSL_DIR from `asr ssl`)", len(unlabeled))
+    return {"unlabeled_files": len(unlabeled), "init": args.init}
 
 
 def decoding_lm(args: argparse.Namespace, model_dir: Path, train: list[Utterance]) -> dict:
@@ -239,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch_data(args)
     rank, _ = init_distributed()
     train, dev, tests, data_info = build_sets(args)
+    data_info.update(self_supervised_stage(args, train, out))
     config = supervised_config(args)
-    data_info.update(self_supervised_stage(args, config, rank))
     if rank == 0:
         for name, utts in {"train": train, "dev": dev, **{f"test_{k}": v for k, v in tests.items()}}.items():
             write_manifest(utts, out / "data" / f"{name}.jsonl")

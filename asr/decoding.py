@@ -211,6 +211,18 @@ class BeamSearchDecoder:
         )
 
 
+def blank_runs(is_blank: Sequence[bool]) -> list[tuple[int, int]]:
+    """[start, end) of each maximal run of True."""
+    runs, start = [], None
+    for t, silent in enumerate(list(is_blank) + [False]):
+        if silent and start is None:
+            start = t
+        elif not silent and start is not None:
+            runs.append((start, t))
+            start = None
+    return runs
+
+
 def mark_pauses(log_probs: Tensor, blank: int, boundary: int, min_frames: int) -> Tensor:
     """Put a certain word boundary in the middle of every pause of >= min_frames blank frames.
 
@@ -218,19 +230,94 @@ def mark_pauses(log_probs: Tensor, blank: int, boundary: int, min_frames: int) -
     between two of them; without this, a recording of several sentences runs the last word of
     one into the first of the next ("eight" + "twelve" -> "eighttwelve"). (T, V) in and out.
     """
-    is_blank = log_probs.argmax(-1) == blank
     marked = log_probs.clone()
-    start = None
-    for t, silent in enumerate(is_blank.tolist() + [False]):
-        if silent and start is None:
-            start = t
-        elif not silent and start is not None:
-            if t - start >= min_frames:
-                middle = (start + t) // 2
-                marked[middle] = -1e4
-                marked[middle, boundary] = 0.0
-            start = None
+    for start, end in blank_runs((log_probs.argmax(-1) == blank).tolist()):
+        if end - start >= min_frames:
+            middle = (start + end) // 2
+            marked[middle] = -1e4
+            marked[middle, boundary] = 0.0
     return marked
+
+
+class PauseSegmenter:
+    """Cuts a stream of (T, V) log-posteriors into segments to decode one at a time.
+
+    A cut goes where `mark_pauses` puts a certain word boundary: the middle of each blank run of
+    >= `min_frames` (the run at a segment's very start, the rest of the pause cut before, is
+    skipped). A stretch of `max_frames` without such a pause is cut in its second half at its
+    last frame whose best token is the word boundary, else in the middle of its longest blank
+    run, else at `max_frames`. So a cut never falls inside a word the chain has spelled, and
+    best-path text of the segments, joined by spaces, is that of the whole (marked) stream.
+    Where cuts fall depends only on the posteriors, never on how they were pushed in, and at
+    most twice `max_frames` plus one push of frames are held.
+    """
+
+    def __init__(self, blank: int, boundary: int, min_frames: int, max_frames: int):
+        assert 0 < min_frames < max_frames
+        self.blank, self.boundary = blank, boundary
+        self.min_frames, self.max_frames = min_frames, max_frames
+        self._held: Tensor | None = None
+        self._start = 0  # stream frame where the held frames start
+
+    @property
+    def held(self) -> int:
+        return 0 if self._held is None else self._held.shape[0]
+
+    def push(self, log_probs: Tensor) -> Iterator[tuple[int, Tensor]]:
+        """(first frame in the stream, (T', V) log-posteriors) of each segment now complete."""
+        self._held = log_probs if self._held is None else torch.cat([self._held, log_probs])
+        yield from self._segments(final=False)
+
+    def finish(self) -> Iterator[tuple[int, Tensor]]:
+        """The remaining segments, once the stream has ended."""
+        yield from self._segments(final=True)
+        if self.held:
+            yield self._take(self.held)
+
+    def _segments(self, final: bool) -> Iterator[tuple[int, Tensor]]:
+        while self.held:
+            cut = self._next_cut(final)
+            if cut is None:
+                return
+            yield self._take(cut)
+
+    def _take(self, cut: int) -> tuple[int, Tensor]:
+        segment, start = self._held[:cut], self._start
+        self._held = self._held[cut:]
+        self._start += cut
+        return start, segment
+
+    def _next_cut(self, final: bool) -> int | None:
+        best = self._held.argmax(-1)
+        length = best.shape[0]
+        for start, end in blank_runs((best == self.blank).tolist()):
+            if start == 0:
+                continue
+            if start >= self.max_frames:
+                break
+            if end == length and not final:  # the run may go on, so where its middle falls is not known yet
+                if (start + length) // 2 > self.max_frames:
+                    break  # ... except that it is past max_frames
+                return None
+            if end - start >= self.min_frames:
+                middle = (start + end) // 2
+                if middle <= self.max_frames:
+                    return middle
+                break
+        if length <= self.max_frames:
+            return None
+        return self._forced_cut(best[:self.max_frames])
+
+    def _forced_cut(self, best: Tensor) -> int:
+        half = self.max_frames // 2
+        spaces = (best[half:] == self.boundary).nonzero()
+        if len(spaces):
+            return half + int(spaces[-1])
+        runs = blank_runs((best[half:] == self.blank).tolist())
+        if runs:
+            start, end = max(runs, key=lambda run: run[1] - run[0])
+            return half + (start + end) // 2
+        return self.max_frames
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 GAP_SECONDS = 0.4  # silence between packed utterances
 CONTEXT_SECONDS = 5.0  # context kept either side of a long-audio chunk's centre
+STREAM_WINDOW_SECONDS = 30.0  # pieces of long audio for encoders without a fixed window
 
 
 @dataclass(frozen=True)
@@ -31,19 +33,80 @@ class Piece:
     offset: int = 0
 
 
+def window_geometry(encoder: torch.nn.Module, align: int = 1) -> tuple[int, int, int]:
+    """(window, context, hop) in samples: the encoder's window (or a nominal one for encoders
+    that take any length), the context kept either side of a long-audio piece's centre, and the
+    samples per encoder frame. Context and window are multiples of `align` frames."""
+    window = encoder.window_samples or int(STREAM_WINDOW_SECONDS * encoder.sample_rate)
+    hop = window // encoder.frames_for(window)
+    step = hop * align
+    context = min(int(CONTEXT_SECONDS * encoder.sample_rate), window // 6) // step * step
+    assert window % step == 0 and context > 0, (window, step, context)
+    return window, context, hop
+
+
+def long_piece(item: int, keep_start: int, n_samples: int, window: int, context: int) -> Piece:
+    """The piece of a long utterance whose kept centre starts at `keep_start`.
+
+    `n_samples` may be any count of samples known to exist so far: once it reaches the piece's
+    `audio_start + window`, the piece is what the whole utterance would give.
+    """
+    stride = window - 2 * context
+    keep_end = min(keep_start + stride, n_samples)
+    audio_start = max(0, keep_start - context)
+    audio_end = min(n_samples, audio_start + window)
+    return Piece(item, audio_start, audio_end, keep_start, keep_end)
+
+
 def split_long(item: int, n_samples: int, window: int, context: int, hop: int) -> list[Piece]:
     """Cut an utterance into pieces no longer than `window`; kept centres tile it exactly."""
     if n_samples <= window:
         return [Piece(item, 0, n_samples, 0, n_samples)]
     stride = window - 2 * context
     assert stride > 0 and stride % hop == 0 and context % hop == 0
-    pieces = []
-    for keep_start in range(0, n_samples, stride):
-        keep_end = min(keep_start + stride, n_samples)
-        audio_start = max(0, keep_start - context)
-        audio_end = min(n_samples, audio_start + window)
-        pieces.append(Piece(item, audio_start, audio_end, keep_start, keep_end))
-    return pieces
+    return [long_piece(item, keep_start, n_samples, window, context) for keep_start in range(0, n_samples, stride)]
+
+
+def stream_pieces(blocks: Iterable[np.ndarray], window: int, context: int, hop: int,
+                  item: int = 0) -> Iterator[tuple[Piece, np.ndarray]]:
+    """`split_long`'s pieces of a signal that arrives in blocks, each with its samples.
+
+    The length is not needed in advance: a piece is given out as soon as its window is full (or
+    the signal has ended). At most one window plus one block of samples is held at a time.
+    """
+    stride = window - 2 * context
+    held = np.zeros(0, dtype=np.float32)
+    held_start = 0  # sample of the signal where `held` starts
+    keep_start = 0
+    for block in blocks:
+        held = np.concatenate([held, block]) if len(held) else np.asarray(block, dtype=np.float32)
+        seen = held_start + len(held)
+        while seen > window and max(0, keep_start - context) + window <= seen:
+            piece = long_piece(item, keep_start, seen, window, context)
+            yield piece, held[piece.audio_start - held_start:piece.audio_end - held_start]
+            keep_start += stride
+            drop = max(0, keep_start - context) - held_start
+            held, held_start = held[drop:].copy(), held_start + drop
+    n_samples = held_start + len(held)
+    if n_samples == 0:
+        return
+    pieces = split_long(item, n_samples, window, context, hop)
+    for piece in pieces:
+        if piece.keep_start >= keep_start:
+            yield piece, held[piece.audio_start - held_start:piece.audio_end - held_start]
+
+
+def encode_pieces(encoder: torch.nn.Module, samples: list[np.ndarray]) -> list[torch.Tensor]:
+    """Frames (frames_for(len), dim) of each piece of audio, each in a window of its own at
+    offset 0 (padded to the encoder's window when it has one)."""
+    if encoder.window_samples is None:
+        return [_encode_whole(encoder, audio) for audio in samples]
+    batch = torch.zeros(len(samples), encoder.window_samples)
+    for row, audio in enumerate(samples):
+        batch[row, :len(audio)] = torch.from_numpy(audio)
+    with torch.inference_mode():
+        frames = encoder(batch)
+    return [frames[row, :encoder.frames_for(len(audio))].float().clone() for row, audio in enumerate(samples)]
 
 
 def pack(pieces: list[Piece], window: int, gap: int, hop: int) -> list[Piece]:
@@ -76,11 +139,9 @@ def encode_utterances(
     """
     if not audios:
         return []
-    hop = encoder.window_samples // encoder.frames_for(encoder.window_samples) if encoder.window_samples else 1
     if encoder.window_samples is None:
         return [_encode_whole(encoder, audio) for audio in tqdm(audios, disable=not progress, desc="encode")]
-    window = encoder.window_samples
-    context = min(int(CONTEXT_SECONDS * encoder.sample_rate), window // 6) // hop * hop
+    window, context, hop = window_geometry(encoder)
     gap = _align_up(int(GAP_SECONDS * encoder.sample_rate), hop)
     pieces = [p for i, audio in enumerate(audios) for p in split_long(i, len(audio), window, context, hop)]
     placed = pack(pieces, window, gap, hop)

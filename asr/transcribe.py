@@ -1,4 +1,14 @@
-"""Files in, text out: load, encode (packed windows), chain posteriors, CTC decoding, scoring."""
+"""Files in, text out: load, encode, chain posteriors, CTC decoding, word timings, scoring.
+
+Two paths, by length. Files that fit one encoder window are read whole and packed several to a
+window (`asr.packing.encode_utterances`), each utterance's posteriors decoded alone. Longer files
+are streamed (`transcribe_stream`): read block by block (`features.audio.stream_audio`), cut into
+overlapping windows as they arrive (`asr.packing.stream_pieces`), each window encoded and run
+through the chain, and only its centre's posteriors kept, so they tile the file exactly; those
+are cut into segments at pauses (`asr.decoding.PauseSegmenter`) and each segment is decoded and
+aligned as soon as it is complete, its word times shifted to the file's clock. Memory stays
+bounded by a window and a segment, whatever the file's length.
+"""
 from __future__ import annotations
 
 import json
@@ -6,21 +16,23 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from asr.alignment import Word, align_words, format_srt, format_vtt
-from asr.decoding import build_decoder, mark_pauses
+from asr.decoding import PauseSegmenter, build_decoder, mark_pauses
 from asr.model import ASRModel
-from asr.packing import encode_utterances
+from asr.packing import Piece, encode_pieces, encode_utterances, stream_pieces, window_geometry
 from asr.scoring import score
-from features.audio import AudioError, load_audio
+from features.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, stream_audio
 from features.manifest import Utterance
 
 GROUP_SECONDS = 300.0  # audio decoded, encoded and decoded together: bounds memory for big batches
 PAUSE_SECONDS = 0.4  # a silence this long separates words, whatever the chain says
+SEGMENT_SECONDS = 30.0  # the longest stretch of a long file decoded at once when it has no pause
 LM_FILE = "lm.arpa"
 WORDS_FILE = "words.txt"
 
@@ -47,6 +59,7 @@ class Transcriber:
     model_dir: str | None = None
     progress: bool = False
     timestamps: bool = False  # word timings and confidences by CTC forced alignment
+    batch_windows: int = 2  # encoder windows run together when streaming a long file
     _decode: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -66,30 +79,96 @@ class Transcriber:
         return cls(ASRModel.load(model_dir), decoder, str(model_dir), progress, timestamps)
 
     def transcribe_audio(self, audios: list[np.ndarray]) -> list[tuple[str, list[Word] | None]]:
-        """Text of each 16-kHz mono signal, and its words with timings if `timestamps`."""
-        frames = encode_utterances(self.model.encoder, audios)
-        posteriors = self.model.posteriors(frames)
-        texts = self._decode_all(posteriors)
-        if not self.timestamps:
-            return [(text, None) for text in texts]
-        frame_seconds = self.model.config.chain.stack / self.model.encoder.frame_rate
+        """Text of each 16-kHz mono signal, and its words with timings if `timestamps`.
+
+        Signals that fit one encoder window are packed together; longer ones are streamed.
+        """
+        window = self._geometry()[0]
+        results: list[tuple[str, list[Word] | None]] = [("", None)] * len(audios)
+        short = [i for i, audio in enumerate(audios) if len(audio) <= window]
+        if short:
+            frames = encode_utterances(self.model.encoder, [audios[i] for i in short])
+            for i, log_probs in zip(short, self.model.posteriors(frames)):
+                results[i] = self._recognize(log_probs)
+        for i, audio in enumerate(audios):
+            if len(audio) > window:
+                text, words, _ = self.transcribe_stream([audio])
+                results[i] = (text, words)
+        return results
+
+    def transcribe_stream(self, blocks: Iterable[np.ndarray], seconds: float | None = None,
+                          name: str = "") -> tuple[str, list[Word] | None, int]:
+        """Text, words (if `timestamps`) and sample count of a 16-kHz signal given as blocks.
+
+        `seconds`, when known, sizes the progress bar.
+        """
+        encoder = self.model.encoder
+        stack = self.model.config.chain.stack
+        window, context, hop = self._geometry()
+        step = hop * stack  # samples per chain frame
         vocab = self.model.output_vocabulary
-        return [(text, align_words(p, text, vocab, frame_seconds)) for text, p in zip(texts, posteriors)]
+        segmenter = PauseSegmenter(vocab.blank, self._boundary(), self._pause_frames(),
+                                   round(SEGMENT_SECONDS * SAMPLE_RATE / step))
+        texts: list[str] = []
+        words: list[Word] | None = [] if self.timestamps else None
+        frame_seconds = step / SAMPLE_RATE
+        n_samples = 0
+
+        def recognize(segments: Iterable[tuple[int, torch.Tensor]]) -> None:
+            for first, log_probs in segments:
+                text, segment_words = self._recognize(log_probs)
+                if text:
+                    texts.append(text)
+                if words is not None:
+                    words.extend(_shifted(segment_words, first * frame_seconds))
+
+        bar = tqdm(total=seconds and round(seconds), disable=not self.progress, desc=name or "stream",
+                   unit="s", leave=False)
+        batch: list[tuple[Piece, np.ndarray]] = []
+        for piece_and_samples in _then_none(stream_pieces(blocks, window, context, hop)):
+            if piece_and_samples is not None:
+                batch.append(piece_and_samples)
+            if batch and (piece_and_samples is None or len(batch) == self.batch_windows):
+                frames = encode_pieces(encoder, [samples for _, samples in batch])
+                for (piece, _), log_probs in zip(batch, self.model.posteriors(frames)):
+                    first = (piece.keep_start - piece.audio_start) // step
+                    last = (log_probs.shape[0] if piece.keep_end == piece.audio_end
+                            else (piece.keep_end - piece.audio_start) // step)
+                    recognize(segmenter.push(log_probs[first:last]))
+                    bar.update(round(piece.keep_end / SAMPLE_RATE) - round(n_samples / SAMPLE_RATE))
+                    n_samples = piece.keep_end
+                batch = []
+        recognize(segmenter.finish())
+        bar.close()
+        return " ".join(texts), words, n_samples
 
     def transcribe_files(self, paths: list[str]) -> list[Transcript]:
-        """One Transcript per path, in order; a bad file gets its error and the rest go on."""
+        """One Transcript per path, in order; a bad file gets its error and the rest go on.
+
+        Files longer than one encoder window are streamed, one at a time; shorter ones are read
+        whole and transcribed in groups of about GROUP_SECONDS.
+        """
         results = [Transcript(str(p)) for p in paths]
         bar = tqdm(total=len(paths), disable=not self.progress, desc="transcribe", unit="file")
         group: list[tuple[int, np.ndarray]] = []
         seconds = 0.0
+        window_seconds = self._geometry()[0] / SAMPLE_RATE
         for index, path in enumerate(paths):
             try:
+                info = audio_info(path)
+                if info.duration > window_seconds:
+                    text, words, n_samples = self.transcribe_stream(
+                        stream_audio(path), info.duration, Path(path).name)
+                    results[index].text, results[index].words = text, words
+                    results[index].duration = n_samples / SAMPLE_RATE
+                    bar.update(1)
+                    continue
                 audio = load_audio(path)
             except AudioError as error:
                 results[index].error = str(error)
                 bar.update(1)
                 continue
-            results[index].duration = len(audio) / 16_000
+            results[index].duration = len(audio) / SAMPLE_RATE
             group.append((index, audio))
             seconds += results[index].duration
             if seconds >= GROUP_SECONDS:
@@ -108,15 +187,38 @@ class Transcriber:
         bar.update(len(group))
         group.clear()
 
-    def _decode_all(self, posteriors: list[torch.Tensor]) -> list[str]:
+    def _recognize(self, log_probs: torch.Tensor) -> tuple[str, list[Word] | None]:
+        """Text of one sequence of (T, V) log-posteriors, pauses made word boundaries, and its
+        words timed from its first frame when `timestamps`."""
         vocab = self.model.output_vocabulary
-        pause_frames = round(PAUSE_SECONDS * self.model.encoder.frame_rate / self.model.config.chain.stack)
-        texts = []
-        for log_probs in posteriors:
-            if " " in vocab.tokens:
-                log_probs = mark_pauses(log_probs, vocab.blank, vocab.encode(" ")[0], pause_frames)
-            texts.extend(self._decode.decode(log_probs[None], torch.tensor([log_probs.shape[0]])))
-        return texts
+        marked = log_probs
+        if " " in vocab.tokens:
+            marked = mark_pauses(log_probs, vocab.blank, self._boundary(), self._pause_frames())
+        text = self._decode.decode(marked[None], torch.tensor([marked.shape[0]]))[0]
+        if not self.timestamps:
+            return text, None
+        frame_seconds = self.model.config.chain.stack / self.model.encoder.frame_rate
+        return text, align_words(log_probs, text, vocab, frame_seconds)
+
+    def _geometry(self) -> tuple[int, int, int]:
+        return window_geometry(self.model.encoder, align=self.model.config.chain.stack)
+
+    def _boundary(self) -> int:
+        vocab = self.model.output_vocabulary
+        return vocab.encode(" ")[0] if " " in vocab.tokens else -1
+
+    def _pause_frames(self) -> int:
+        return round(PAUSE_SECONDS * self.model.encoder.frame_rate / self.model.config.chain.stack)
+
+
+def _shifted(words: list[Word] | None, seconds: float) -> list[Word]:
+    return [Word(w.word, w.start + seconds, w.end + seconds, w.confidence) for w in words or []]
+
+
+def _then_none(items: Iterable) -> Iterator:
+    """The items, then one None (to flush a batch)."""
+    yield from items
+    yield None
 
 
 def render(transcript: Transcript, fmt: str) -> str:

@@ -170,3 +170,44 @@ def test_espeak_synthesis_gives_distinct_voices_at_16_khz():
     assert len(synthesize("lights on and off")) > len(plain)
     with pytest.raises(RuntimeError, match="no voice"):
         synthesize("x", Voice("xx-nonexistent"))
+
+
+def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(tmp_path):
+    """FSDD speech through the real Whisper encoder, files in, commands out: a fresh (untrained)
+    char link, adapted whole from 4 recordings each of ZERO / ONE / SIX by george and jackson,
+    recognises lucas's recordings, which it never saw; a broken file gets its error and the
+    rest go on; the saved command model gives the same answers."""
+    from asr.commands import adapt_recognizer
+    from asr.encoder import load_encoder
+    from asr.model import ASRModel, build_config
+    from asr.packing import encode_utterances
+    from features.audio import load_audio
+    from features.manifest import read_corpus
+    from tests.conftest import shared_or_skip
+
+    corpus = read_corpus(shared_or_skip("fsdd/manifest.jsonl"))
+    words = ["ZERO", "ONE", "SIX"]
+    enroll = [u for w in words for u in [x for x in corpus if x.text == w and x.speaker in ("george", "jackson")][:4]]
+    test = [u for w in words for u in [x for x in corpus if x.text == w and x.speaker == "lucas"][:6]]
+    torch.manual_seed(0)
+    encoder = load_encoder("whisper-tiny.en")
+    config = build_config("whisper-tiny.en", encoder.dim, ["char"], d_model=96, layers_per_link=1)
+    recognizer = CommandRecognizer(ASRModel(config, encoder), CommandConfig(list(words)))
+    test_frames = encode_utterances(encoder, [load_audio(u.audio) for u in test])
+    before = np.mean([r.best == u.text for r, u in zip(recognizer.recognize_frames(test_frames), test)])
+
+    summary = adapt_recognizer(recognizer, [load_audio(u.audio) for u in enroll], [words.index(u.text) for u in enroll],
+                               AdaptConfig(steps=60, lr=5e-3, whole_top_link=True, anchor=0.0, copies=1))
+    assert summary["training_clips"] == 2 * len(enroll) and summary["threshold"] < summary["true_median"]
+    after = [r.command for r in recognizer.recognize_frames(test_frames)]
+    accuracy = np.mean([c == u.text for c, u in zip(after, test)])
+    assert accuracy >= 0.8 and accuracy > before + 0.2, (before, accuracy)
+
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not audio")
+    recognizer.save(tmp_path / "cmd")
+    loaded = CommandRecognizer.load(tmp_path / "cmd", encoder)
+    results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio])
+    assert results[1].error and results[1].command == NONE
+    assert [results[0].command, results[2].command] == [after[0], after[-1]]
+    assert all(0.0 <= r.confidence <= 1.0 for r in results)

@@ -13,7 +13,7 @@ Three commands:
     # after `/usr/bin/time -v asr transcribe exp/an4/model /tmp/hour.flac --format srt > /tmp/hour.srt`:
     # WER of the whole file and of its utterances transcribed one by one, each against the
     # references and against each other; from a json transcript (word times) also split into
-    # the utterances that straddle a window seam and the rest
+    # AN4 and LibriSpeech utterances, each into those that straddle a window seam and the rest
     python benchmarks/long_recording.py score exp/an4/model /tmp/hour.flac /tmp/hour.srt
 """
 from __future__ import annotations
@@ -171,18 +171,23 @@ def seam_split(rows: list[dict], transcript: str, alone: dict[str, str], transcr
         while middle >= bounds[index]:
             index += 1
         mine[index].append(word["word"])
-    groups: dict[str, tuple[list[str], list[str]]] = {"at_seam": ([], []), "elsewhere": ([], [])}
+    groups: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for row, hyp in zip(rows, mine):
+        corpus = "an4" if "/an4/" in row["audio"] else "librispeech"
         straddles = int(row["start"] // stride) != int(row["end"] // stride)
-        refs, hyps = groups["at_seam" if straddles else "elsewhere"]
-        refs.append(normalize_text(alone[row["audio"]]))
-        hyps.append(normalize_text(" ".join(hyp)))
+        for name in (corpus, f"{corpus}_at_seam" if straddles else f"{corpus}_elsewhere"):
+            refs, alones, hyps = groups.setdefault(name, ([], [], []))
+            refs.append(normalize_text(row["text"]))
+            alones.append(normalize_text(alone[row["audio"]]))
+            hyps.append(normalize_text(" ".join(hyp)))
     report = {}
-    for name, (refs, hyps) in groups.items():
-        measure = jiwer.process_words(" ".join(refs), " ".join(hyps))
-        report[f"{name}_utterances"] = len(refs)
-        report[f"{name}_whole_vs_pieces"] = round(measure.wer, 4)
-        report[f"{name}_sub_del_ins"] = [measure.substitutions, measure.deletions, measure.insertions]
+    for name, (refs, alones, hyps) in sorted(groups.items()):
+        versus = jiwer.process_words(" ".join(alones), " ".join(hyps))
+        report[name] = {"utterances": len(refs),
+                        "wer_whole": round(jiwer.wer(" ".join(refs), " ".join(hyps)), 4),
+                        "wer_pieces": round(jiwer.wer(" ".join(refs), " ".join(alones)), 4),
+                        "whole_vs_pieces": round(versus.wer, 4),
+                        "whole_vs_pieces_sub_del_ins": [versus.substitutions, versus.deletions, versus.insertions]}
     return report
 
 

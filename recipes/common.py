@@ -40,6 +40,7 @@ def self_supervised_stage(args: argparse.Namespace, corpus_audio: list[Utterance
     audio += [replace(u, text=None) for u in corpus_audio]
     config = SSLConfig(encoder=args.encoder, units=args.units, iterations=args.ssl_iterations,
                        train=replace(TrainConfig(), max_steps=args.ssl_steps, eval_every=250, checkpoint_every=250,
+                                     max_batch_frames=args.batch_frames,
                                      threads=args.threads, seed=args.seed, progress=not args.quiet),
                        cache_dir=args.cache_dir)
     summary = train_ssl(audio, out_dir / "ssl", config)

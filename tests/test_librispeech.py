@@ -342,6 +342,7 @@ def test_recipe_trains_data_parallel_and_scores_every_test_set(tmp_path, an4_tra
                "-m", "recipes.librispeech", "--root", str(root), "--labeled", "all", "--dev-speakers", "2",
                "--extra", str(tmp_path / "extra.jsonl"), "--test", f"an4={tmp_path / 'an4_test.jsonl'}",
                "--lm-text", str(lm_text), "--unlabeled", str(tmp_path / "unlabeled"), "--steps", "20", "--eval-every", "10", "--warmup", "5",
+               "--chain", "unit,phone,char", "--units", "8", "--ssl-steps", "6",
                "--d-model", "64", "--layers-per-link", "1", "--threads", "1", "--batch-frames", "3000",
                "--cache-dir", str(tmp_path / "cache"), "--quiet", "--out", str(out)]
     # ~40 s on 2 idle cores; the long limit is for a machine busy with other work. On a timeout,
@@ -364,7 +365,10 @@ def test_recipe_trains_data_parallel_and_scores_every_test_set(tmp_path, an4_tra
         for key in (name, f"{name}_greedy"):
             assert results[key]["n"] == n and 0 <= results[key]["wer"] and 0 <= results[key]["cer"] <= 1.5
     assert results["test-clean"]["decoder"] == "beam" and results["test-clean_greedy"]["decoder"] == "greedy"
-    assert results["data"]["lm_sentences"] == 2 + 8 and results["data"]["unlabeled_files"] == 1
+    assert results["data"]["lm_sentences"] == 2 + 8
+    assert results["ssl"]["utterances"] == 1 + 8 and results["ssl"]["iterations"][0]["steps"] == 6  # unlabeled + train audio
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert [link["name"] for link in config["chain"]["links"]] == ["unit", "phone", "char"]
     words = (out / "model" / "words.txt").read_text().split()
     assert {"rachel", "plain", "yes", "go"} <= set(words)  # LM text (ids dropped) + training transcripts
     assert {p.name for p in (out / "model").iterdir()} >= {"config.json", "model.safetensors", "lm.arpa", "words.txt"}

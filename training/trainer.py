@@ -181,6 +181,9 @@ def _epoch_batches(lengths: list[int], config: TrainConfig, epoch: int, rank: in
     """This process's batches of an epoch; every process gets the same number of them."""
     batches = length_batches(lengths, config.max_batch_frames, seed=config.seed * 1000 + epoch)
     per_rank = len(batches) // world
+    if per_rank == 0:
+        raise ValueError(f"{len(batches)} batch(es) of training data for {world} processes: "
+                         "use fewer processes or smaller batches")
     return batches[rank::world][:per_rank]
 
 

@@ -43,7 +43,7 @@ from features.librispeech import (
     subset_present,
 )
 from features.manifest import Utterance, read_corpus, write_manifest
-from recipes.common import LM_ORDER, score_sets, write_sentence_lm
+from recipes.common import LM_ORDER, add_ssl_options, score_sets, self_supervised_stage, write_sentence_lm
 from training.supervised import train_supervised
 from training.trainer import finish_distributed, init_distributed, save_results
 
@@ -84,10 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text for the decoding LM and lexicon (`ID TEXT` or plain lines); "
                              "'none': the training transcripts only")
     parser.add_argument("--lm-order", type=int, default=LM_ORDER)
-    parser.add_argument("--unlabeled", nargs="+", action="extend", default=[], metavar="DIR",
-                        help="unlabeled audio for the self-supervised stage")
     parser.add_argument("--out", default="exp/ls")
     add_training_options(parser)  # with --init SSL_DIR: fine-tune on a self-supervised model
+    add_ssl_options(parser)  # --chain unit,... without --init: SSL on --unlabeled + the train audio first
     parser.set_defaults(**RECIPE_DEFAULTS)
     return parser
 
@@ -182,22 +181,6 @@ def build_sets(args: argparse.Namespace) -> tuple[list[Utterance], list[Utteranc
     return train, dev, tests, info
 
 
-def self_supervised_stage(args: argparse.Namespace, train_audio: list[Utterance], out_dir: Path) -> dict:
-    """The one place where the self-supervised stage joins the recipe.
-
-    It runs on every rank before the supervised config is made, so a model folder it leaves in
-    `args.init` is what fine-tuning starts from (`--init SSL_DIR` given by hand goes straight
-    through add_training_options/supervised_config). Today it only counts the `--unlabeled`
-    audio; to run SSL here, train on it plus `train_audio` (labels dropped) into OUT/ssl with
-    training.ssl.train_ssl and set `args.init` to OUT/ssl/model.
-    """
-    unlabeled = [u for spec in args.unlabeled for u in read_corpus(spec)]
-    if unlabeled and not args.init:
-        log.warning("--unlabeled: %d files found; the self-supervised stage is not run by this recipe "
-                    "yet, so they are not used (pass --init SSL_DIR from `asr ssl`)", len(unlabeled))
-    return {"unlabeled_files": len(unlabeled), "init": args.init}
-
-
 def decoding_lm(args: argparse.Namespace, model_dir: Path, train: list[Utterance]) -> dict:
     """Lexicon + n-gram LM from the LM text and the training transcripts, into the model folder."""
     sentences = [u.text for u in train if u.text]
@@ -231,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     fetch_data(args)
     rank, _ = init_distributed()
     train, dev, tests, data_info = build_sets(args)
-    data_info.update(self_supervised_stage(args, train, out))
+    ssl_summary = self_supervised_stage(args, train, out)
+    data_info.update({"unlabeled_sources": args.unlabeled, "init": args.init})
     config = supervised_config(args)
     if rank == 0:
         for name, utts in {"train": train, "dev": dev, **{f"test_{k}": v for k, v in tests.items()}}.items():
@@ -248,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "dev_wer", "trainable_params", "total_params",
                                                 "trainable_share", "train_utterances", "distributed_world_size")})
         results["data"] = {**data_info, **lm_info}
+        if ssl_summary:
+            results["ssl"] = {k: ssl_summary[k] for k in ("utterances", "audio_minutes", "iterations", "total_seconds")}
         results["total_seconds"] = round(time.perf_counter() - started, 1)
         results["config"] = summary["config"]
         save_results(out / "results.json", results)

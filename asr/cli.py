@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = commands.add_parser("transcribe", help="transcribe audio files")
     p.add_argument("model", help="model folder (config.json + model.safetensors)")
-    p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads)")
+    p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads) or folders of them")
     p.add_argument("--format", choices=["txt", "json", "srt", "vtt"], default="txt",
                    help="json, srt and vtt carry word timings (CTC forced alignment) and confidences")
     p.add_argument("--output-dir", help="write one OUTPUT_DIR/<name>.<format> per input instead of stdout")
@@ -148,10 +148,14 @@ def supervised_config(args: argparse.Namespace):
 def transcribe_command(args: argparse.Namespace) -> int:
     import torch
     from asr.transcribe import Transcriber, render
+    from features.manifest import read_folder
     torch.set_num_threads(args.threads)
-    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(args.audio) > 20,
+    paths: list[str] = []
+    for path in args.audio:  # a folder stands for every audio file below it
+        paths += [u.audio for u in read_folder(path)] if Path(path).is_dir() else [path]
+    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(paths) > 20 or sys.stderr.isatty(),
                                        timestamps=args.format != "txt")
-    results = transcriber.transcribe_files(args.audio)
+    results = transcriber.transcribe_files(paths)
     for result in results:
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)

@@ -72,6 +72,20 @@ def test_transcribe_a_batch_with_bad_files_reports_each_and_goes_on(trained, tmp
     assert results[0]["text"] and results[-1]["text"] and results[0]["duration"] > 0
 
 
+def test_transcribe_a_folder_writes_one_subtitle_file_per_recording(trained, tmp_path, an4_test_manifest):
+    folder = tmp_path / "in" / "nested"
+    folder.mkdir(parents=True)
+    for utt in read_manifest(an4_test_manifest)[:3]:
+        (folder / Path(utt.audio).name).symlink_to(utt.audio)
+    (tmp_path / "in" / "readme.md").write_text("not audio, and not an audio suffix: skipped\n")
+    done = asr("transcribe", trained / "exp" / "model", tmp_path / "in", "--format", "srt",
+               "--output-dir", tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(Path(p).with_suffix(".srt").name for p in folder.iterdir())
+    assert any("-->" in (tmp_path / "out" / name).read_text() for name in written)  # cues with timings
+
+
 def test_evaluate_scores_a_corpus_with_a_broken_file_as_all_deletions(trained, tmp_path, an4_test_manifest):
     utts = read_manifest(an4_test_manifest)[:5]
     (tmp_path / "broken.flac").write_bytes(b"fLaC" + b"\0" * 100)

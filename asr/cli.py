@@ -209,10 +209,9 @@ def train_command(args: argparse.Namespace) -> int:
 def ssl_command(args: argparse.Namespace) -> int:
     from features.manifest import read_corpus
     from training.ssl import train_ssl
-    from training.trainer import finish_distributed, save_results
+    from training.trainer import finish_distributed
     utterances = [u for source in args.audio for u in read_corpus(source)]
     summary = train_ssl(utterances, args.out, ssl_config(args))
-    save_results(Path(args.out) / "ssl_summary.json", summary)
     last = summary["iterations"][-1]
     print(f"SSL model: {Path(args.out) / 'model'}  {summary['utterances']} utterances, "
           f"{summary['audio_minutes']} min of audio, {len(summary['skipped'])} skipped; "

@@ -172,8 +172,8 @@ class ASRModel(nn.Module):
             model.codebook = load_file(str(path / CODEBOOK_FILE))
         return model.eval()
 
-    def load_ssl_weights(self, ssl: "ASRModel") -> list[str]:
-        """Copy an SSL model's input block and unit link into this chain; names of what was copied.
+    def load_ssl_weights(self, ssl: "ASRModel") -> None:
+        """Copy an SSL model's input block and unit link (and its codebook) into this chain.
 
         Everything the SSL model has must fit; what it lacks (the links above, and the unit
         link's projection that conditions them) keeps its fresh initialisation.
@@ -183,7 +183,6 @@ class ASRModel(nn.Module):
         if result.unexpected_keys:
             raise ValueError(f"SSL weights do not fit this chain: {result.unexpected_keys[:5]}")
         self.codebook = ssl.codebook
-        return sorted(weights)
 
 
 def write_dir_atomically(path: str | os.PathLike, writers: dict[str, Callable[[str], None]]) -> None:

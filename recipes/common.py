@@ -11,7 +11,7 @@ from asr.lm import build_ngram_lm
 from asr.text import normalize_text
 from asr.transcribe import LM_FILE, WORDS_FILE, Transcriber, evaluate
 from features.manifest import Utterance, read_corpus
-from training.trainer import TrainConfig, save_results
+from training.trainer import save_results
 
 LM_ORDER = 3
 
@@ -39,12 +39,10 @@ def self_supervised_stage(args: argparse.Namespace, corpus_audio: list[Utterance
     audio = [u for source in args.unlabeled for u in read_corpus(source)]
     audio += [replace(u, text=None) for u in corpus_audio]
     config = SSLConfig(encoder=args.encoder, units=args.units, iterations=args.ssl_iterations,
-                       train=replace(TrainConfig(), max_steps=args.ssl_steps, eval_every=250, checkpoint_every=250,
-                                     max_batch_frames=args.batch_frames,
+                       train=replace(SSLConfig().train, max_steps=args.ssl_steps, max_batch_frames=args.batch_frames,
                                      threads=args.threads, seed=args.seed, progress=not args.quiet),
                        cache_dir=args.cache_dir)
     summary = train_ssl(audio, out_dir / "ssl", config)
-    save_results(out_dir / "ssl" / "ssl_summary.json", summary)
     args.init = str(out_dir / "ssl" / "model")
     return summary
 

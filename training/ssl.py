@@ -26,9 +26,9 @@ from asr.chain import ChainConfig, LinkConfig, pad_sequences, stack_frames
 from asr.model import ASRModel, ModelConfig
 from features.manifest import Utterance
 from training.cache import encode_corpus_all_ranks
-from training.data import Batch, Example
+from training.data import Batch, Example, collate
 from training.supervised import default_cache_dir
-from training.trainer import LossFn, TrainConfig, init_distributed, is_distributed, train
+from training.trainer import LossFn, TrainConfig, init_distributed, is_distributed, save_results, train
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +145,10 @@ def masked_unit_error(config: SSLConfig):
         generator = torch.Generator().manual_seed(1234)
         wrong = total = 0
         for start in range(0, len(examples), 16):
-            group = examples[start:start + 16]
-            frames, lengths = pad_sequences([e.frames.float() for e in group])
-            targets = torch.nn.utils.rnn.pad_sequence([e.targets["unit"] for e in group], batch_first=True,
-                                                      padding_value=-100)
-            unit_lengths = torch.tensor([len(e.targets["unit"]) for e in group])
-            mask = span_mask(unit_lengths, targets.shape[1], config.mask_prob, config.mask_span, generator)
-            logits, _ = model.chain(frames, lengths, mask=mask)
+            batch = collate(examples[start:start + 16])
+            targets = _padded_units(batch)
+            mask = span_mask(batch.targets["unit"][1], targets.shape[1], config.mask_prob, config.mask_span, generator)
+            logits, _ = model.chain(batch.frames, batch.lengths, mask=mask)
             predicted = logits["unit"][:, :targets.shape[1]].argmax(-1)
             wrong += int((predicted[mask] != targets[mask]).sum())
             total += int(mask.sum())
@@ -176,7 +173,7 @@ def split_held_out(utterances: list[Utterance], share: float) -> tuple[list[int]
 
 
 def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: SSLConfig) -> dict:
-    """Train the unit link on unlabeled audio; writes OUT/model (chain + codebook). Returns a summary.
+    """Train the unit link on unlabeled audio; writes OUT/model (chain + codebook) and OUT/ssl_summary.json.
 
     Transcripts, if any, are ignored. Each iteration trains in OUT/iter<N> (resumable there).
     """
@@ -219,12 +216,8 @@ def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: S
                            "best_step": state.best_step, "dev_masked_unit_error": round(state.best_score, 4),
                            "units_used": int(torch.cat(units).unique().numel())})
         log.info("SSL iteration %d: dev masked-unit error %.4f", iteration, state.best_score)
-    if rank == 0:
-        model.save(out_dir / "model")
-    if is_distributed():
-        torch.distributed.barrier()  # every rank may read OUT/model next (fine-tuning from it)
     seconds = [len(f) / encoder.frame_rate for f in corpus.frames]
-    return {
+    summary = {
         "utterances": len(corpus.utterances), "audio_minutes": round(sum(seconds) / 60, 1),
         "dev_utterances": len(dev_index), "skipped": corpus.errors,
         "encode_seconds": round(encode_seconds, 1), "iterations": iterations,
@@ -232,3 +225,9 @@ def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: S
         **model.parameter_counts(),
         "config": {**asdict(config), "train": asdict(config.train)},
     }
+    if rank == 0:
+        model.save(out_dir / "model")
+        save_results(out_dir / "ssl_summary.json", summary)
+    if is_distributed():
+        torch.distributed.barrier()  # every rank may read OUT/model next (fine-tuning from it)
+    return summary

@@ -109,6 +109,8 @@ def add_ssl_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d-model", type=int, default=ssl.d_model)
     p.add_argument("--layers", type=int, default=ssl.layers)
     p.add_argument("--steps", type=int, default=ssl.train.max_steps, help="training steps per iteration")
+    p.add_argument("--dev-share", type=float, default=ssl.dev_share,
+                   help="share of the utterances held out to pick the best step")
     p.add_argument("--lr", type=float, default=ssl.train.lr)
     p.add_argument("--batch-frames", type=int, default=ssl.train.max_batch_frames)
     p.add_argument("--eval-every", type=int, default=ssl.train.eval_every)
@@ -126,7 +128,7 @@ def ssl_config(args: argparse.Namespace):
                         seed=args.seed, progress=not args.quiet)
     return SSLConfig(encoder=args.encoder, units=args.units, iterations=args.iterations, mask_prob=args.mask_prob,
                      mask_span=args.mask_span, d_model=args.d_model, layers=args.layers, train=train,
-                     cache_dir=args.cache_dir)
+                     dev_share=args.dev_share, cache_dir=args.cache_dir)
 
 
 def supervised_config(args: argparse.Namespace):

@@ -113,6 +113,15 @@ def link_features(model: ASRModel, frames: list[torch.Tensor], link: str = "unit
     return features
 
 
+def commonest_unit_error(train_units: list[torch.Tensor], dev_units: list[torch.Tensor], units: int) -> float:
+    """Dev error of always guessing the commonest training unit: the bar a learned link must clear."""
+    if not dev_units:
+        return 1.0
+    commonest = torch.bincount(torch.cat(train_units), minlength=units).argmax()
+    dev = torch.cat(dev_units)
+    return float((dev != commonest).float().mean())
+
+
 def unit_examples(utterances: list[Utterance], frames: list[torch.Tensor], units: list[torch.Tensor]) -> list[Example]:
     return [Example(u.id, f, {"unit": t}, "") for u, f, t in zip(utterances, frames, units)]
 
@@ -214,6 +223,8 @@ def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: S
         iterations.append({"iteration": iteration, "cluster_seconds": round(cluster_seconds, 1),
                            "train_seconds": round(state.train_seconds, 1), "steps": state.step,
                            "best_step": state.best_step, "dev_masked_unit_error": round(state.best_score, 4),
+                           "dev_commonest_unit_error": round(commonest_unit_error(
+                               [units[i] for i in train_index], [units[i] for i in dev_index], config.units), 4),
                            "units_used": int(torch.cat(units).unique().numel())})
         log.info("SSL iteration %d: dev masked-unit error %.4f", iteration, state.best_score)
     seconds = [len(f) / encoder.frame_rate for f in corpus.frames]

@@ -87,6 +87,8 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patience", type=int, default=train.patience)
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast only on CPUs/GPUs with bf16 units)")
     p.add_argument("--no-spec-augment", action="store_true")
+    p.add_argument("--speed-perturb", default="", metavar="F,F",
+                   help="speed factors for extra copies of the training set, e.g. 0.9,1.1 (tempo and pitch)")
     p.add_argument("--threads", type=int, default=train.threads)
     p.add_argument("--seed", type=int, default=train.seed)
     p.add_argument("--cache-dir", default=model.cache_dir)
@@ -141,7 +143,8 @@ def supervised_config(args: argparse.Namespace):
     config = SupervisedConfig(encoder=args.encoder, links=args.chain.split(","), d_model=args.d_model,
                               layers_per_link=args.layers_per_link, phone_weight=args.phone_weight,
                               train=train, cache_dir=args.cache_dir, init=args.init,
-                              freeze_ssl=args.freeze_ssl, ssl_lr_scale=args.ssl_lr_scale)
+                              freeze_ssl=args.freeze_ssl, ssl_lr_scale=args.ssl_lr_scale,
+                              speed_perturb=[float(f) for f in args.speed_perturb.split(",") if f.strip()])
     if args.no_spec_augment:
         config.spec_augment = None
     return config

@@ -35,7 +35,7 @@ from asr.model import ASRModel
 from asr.packing import encode_utterances
 from asr.text import Vocabulary, normalize_text
 from features.audio import AudioError, load_audio
-from features.augment import SpecAugmentConfig, add_noise, spec_augment, speed_perturb
+from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_stretch
 from features.manifest import read_corpus
 
 COMMANDS_FILE = "commands.json"
@@ -312,7 +312,7 @@ def augmented_copies(audio: np.ndarray, config: AdaptConfig, rng: np.random.Gene
     """The recording and `copies` perturbed versions (speed, then white noise)."""
     copies = [audio]
     for _ in range(config.copies):
-        perturbed = speed_perturb(audio, float(rng.uniform(*config.speed_range)))
+        perturbed = time_stretch(audio, float(rng.uniform(*config.speed_range)))
         copies.append(add_noise(perturbed, float(rng.uniform(*config.snr_range_db)), rng))
     return copies
 

@@ -2,16 +2,20 @@
 
 `spec_augment` works on any (batch, time, dim) feature sequence; in this toolkit it masks the
 cached frames of the frozen encoder, since re-encoding augmented audio every epoch would cost far
-more than the chain's whole training. Waveform perturbations (speed, pitch, noise) are for the
-few-shot stages, where the audio is encoded afresh anyway.
+more than the chain's whole training. Speed perturbation instead makes fixed extra copies of a
+training set (`speed_copies`), each encoded and cached once like any other file. Time stretch,
+pitch shift and noise are for the few-shot stages, where the audio is encoded afresh anyway.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torchaudio.functional as AF
+
+from features.manifest import Utterance
 
 
 @dataclass
@@ -33,7 +37,29 @@ def spec_augment(frames: torch.Tensor, config: SpecAugmentConfig) -> torch.Tenso
     return grid.squeeze(1).transpose(1, 2)
 
 
-def speed_perturb(audio: np.ndarray, rate: float) -> np.ndarray:
+def change_speed(audio: np.ndarray, factor: float, sample_rate: int = 16_000) -> np.ndarray:
+    """Kaldi-style speed perturbation: `factor` times faster, tempo and pitch together
+    (torchaudio's band-limited resampling, as if the tape ran faster)."""
+    if factor == 1.0:
+        return audio
+    faster, _ = AF.speed(torch.from_numpy(audio), sample_rate, factor)
+    return faster.numpy().astype(np.float32, copy=False)
+
+
+def speed_copies(utterances: list[Utterance], factors: Sequence[float]) -> list[Utterance]:
+    """The utterances, then one copy of each per factor other than 1 (ids get "-sp<factor>")."""
+    copies = list(utterances)
+    for factor in factors:
+        if factor == 1.0:
+            continue
+        if not 0.5 <= factor <= 2.0:
+            raise ValueError(f"speed factor {factor} outside 0.5-2.0")
+        copies += [replace(u, id=f"{u.id}-sp{factor:g}", speed=u.speed * factor,
+                           duration=None if u.duration is None else u.duration / factor) for u in utterances]
+    return copies
+
+
+def time_stretch(audio: np.ndarray, rate: float) -> np.ndarray:
     """Play `rate` times faster with unchanged pitch (librosa's phase-vocoder time stretch)."""
     import librosa
     return librosa.effects.time_stretch(audio, rate=rate).astype(np.float32)

@@ -26,6 +26,7 @@ class Utterance:
     text: str | None = None
     speaker: str | None = None
     duration: float | None = None
+    speed: float = 1.0  # speed perturbation applied when the audio is read (features.augment.speed_copies)
 
 
 def read_corpus(source: str | os.PathLike) -> list[Utterance]:
@@ -55,7 +56,8 @@ def read_manifest(path: str | os.PathLike) -> list[Utterance]:
                 audio = path.parent / audio
             utterances.append(Utterance(
                 id=str(row.get("id") or audio.stem), audio=str(audio.resolve()),
-                text=row.get("text"), speaker=row.get("speaker"), duration=row.get("duration")))
+                text=row.get("text"), speaker=row.get("speaker"), duration=row.get("duration"),
+                speed=float(row.get("speed", 1.0))))
     return utterances
 
 
@@ -107,6 +109,8 @@ def write_manifest(utterances: list[Utterance], path: str | os.PathLike) -> None
     with open(tmp, "w", encoding="utf-8") as out:
         for utt in utterances:
             row = asdict(utt)
+            if utt.speed == 1.0:
+                del row["speed"]
             try:
                 row["audio"] = os.path.relpath(utt.audio, path.parent)
             except ValueError:  # another drive on Windows

@@ -2,7 +2,8 @@
 
 The encoder is frozen, so its output for a file never changes: each file's frames are stored as
 fp16 .npy under CACHE/<encoder>/<key[:2]>/<key>.npy, the key a hash of the file's bytes, so a
-renamed or copied file hits the cache and an edited one misses it.
+renamed or copied file hits the cache and an edited one misses it. A speed-perturbed copy
+(`Utterance.speed`) is keyed `<key>-sp<factor>`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 from asr.packing import encode_utterances
 from features.audio import AudioError, load_audio
+from features.augment import change_speed
 from features.manifest import Utterance
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def encode_corpus(utterances: list[Utterance], encoder: torch.nn.Module, cache_d
     missing: list[Utterance] = []
     for utt in utterances:
         try:
-            keys[utt.id] = file_key(utt.audio)
+            keys[utt.id] = file_key(utt.audio) + ("" if utt.speed == 1.0 else f"-sp{utt.speed:g}")
         except OSError as error:
             errors.append(str(AudioError(utt.audio, error.strerror or "unreadable")))
             continue
@@ -126,7 +128,7 @@ def _encode_missing(missing: list[Utterance], keys: dict[str, str], encoder: tor
 
     for utt in missing:
         try:
-            audio = load_audio(utt.audio)
+            audio = change_speed(load_audio(utt.audio), utt.speed)
         except AudioError as error:
             errors.append(str(error))
             bar.update(1)

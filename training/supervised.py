@@ -14,7 +14,7 @@ from asr.decoding import greedy_decode
 from asr.lexicon import Lexicon
 from asr.model import ASRModel, build_config, config_on_ssl
 from asr.scoring import score
-from features.augment import SpecAugmentConfig, spec_augment
+from features.augment import SpecAugmentConfig, spec_augment, speed_copies
 from features.manifest import Utterance
 from training.cache import encode_corpus_all_ranks
 from training.data import Batch, Example, make_examples
@@ -36,6 +36,7 @@ class SupervisedConfig:
     phone_weight: float = 0.3
     dropout: float = 0.1
     spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
+    speed_perturb: list[float] = field(default_factory=list)  # e.g. [0.9, 1.1]: a copy of the train set each
     init: str | None = None  # an SSL model folder (asr ssl): its unit link goes under `links`
     freeze_ssl: bool = False  # keep the SSL input block and unit link as they are
     ssl_lr_scale: float = 1.0  # else fine-tune them at this share of the learning rate
@@ -114,6 +115,7 @@ def train_supervised(train_utts: list[Utterance], dev_utts: list[Utterance], out
         model = ASRModel(model_config, encoder)
 
     started = time.perf_counter()
+    train_utts = speed_copies(train_utts, config.speed_perturb)
     train_examples, train_problems = prepare_examples(train_utts, model, config.cache_dir, config.train.progress)
     dev_examples, dev_problems = prepare_examples(dev_utts, model, config.cache_dir, config.train.progress)
     prepare_seconds = time.perf_counter() - started

@@ -28,6 +28,8 @@ UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 NO_PROB = -99.0  # ARPA's log10 probability of <s>, which is a context and never predicted
 MISSING_UNK = -100.0  # log10 probability given to <unk> when an ARPA file lacks it (KenLM's choice)
 _FALLBACK_DISCOUNT = 0.5
+LM_FILE = "lm.arpa"  # beside a model: the word LM of its beam decoder
+WORDS_FILE = "words.txt"  # beside a model: the beam decoder's lexicon, one word a line
 
 
 class ArpaError(ValueError):
@@ -167,6 +169,23 @@ class NGramLM:
         return row
 
 
+def write_decoding_lm(model_dir: str | os.PathLike, sentences: Iterable[str], order: int = 3,
+                      min_count: int = 1) -> dict:
+    """Give a model folder its beam decoder's lexicon (every word of `sentences`) and an n-gram
+    LM of them (`build_ngram_lm`); returns what was built. `asr lm` and the recipes call this."""
+    normalized = [s for s in (normalize_text(text) for text in sentences) if s]
+    lm = build_ngram_lm(normalized, order=order, normalize=False, min_count=min_count)
+    words = sorted({w for s in normalized for w in s.split()})
+    handle, temporary = tempfile.mkstemp(dir=model_dir, prefix=f".{WORDS_FILE}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write("\n".join(words) + "\n")
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, os.path.join(model_dir, WORDS_FILE))
+    lm.write_arpa(os.path.join(model_dir, LM_FILE))
+    return {"lm_sentences": len(normalized), "lm_words": len(words), "lm_order": lm.order,
+            "lm_min_count": min_count, "lm_ngrams": list(lm.counts)}
+
+
 # ---------------------------------------------------------------------------------------------
 # Estimation
 
@@ -187,6 +206,7 @@ def build_ngram_lm(
     order: int = 3,
     discount: float | None = None,
     normalize: bool = True,
+    min_count: int = 1,
 ) -> NGramLM:
     """Estimate an interpolated Kneser-Ney word n-gram model.
 
@@ -199,6 +219,10 @@ def build_ngram_lm(
     Sentences are normalized with `normalize_text` (pass `normalize=False` for text that is
     already normalized); empty ones are skipped. The order is lowered to the longest padded
     sentence when the corpus has no n-gram of the asked order.
+
+    `min_count` > 1 prunes: n-grams of order 2 and up seen fewer times are dropped (a count
+    cutoff, as SRILM's -gtNmin or KenLM's --prune), the survivors keep their probabilities and
+    each context's backoff weight is recomputed so that its distribution still sums to one.
     """
     if order < 1:
         raise ValueError(f"order must be at least 1, not {order}")
@@ -214,12 +238,15 @@ def build_ngram_lm(
     adjusted = _adjusted_counts(tables, bos=index[BOS])
     discounts = tuple(_discounts(counts, discount) for counts in adjusted)
     probs, backoffs = _interpolate(tables, adjusted, discounts, bos=index[BOS])
+    keys = [table.keys for table in tables]
+    if min_count > 1:
+        keys, probs, backoffs = _prune(tables, probs, min_count, len(vocabulary))
     with np.errstate(divide="ignore"):
         log10_probs = tuple(np.log10(p) for p in probs)
     log10_probs[0][index[BOS]] = NO_PROB
     return NGramLM(
         vocabulary=vocabulary,
-        keys=tuple(table.keys for table in tables),
+        keys=tuple(keys),
         log10_probs=log10_probs,
         log10_backoffs=tuple(np.log10(b) for b in backoffs),
         discounts=discounts,
@@ -329,6 +356,33 @@ def _interpolate(
         probs.append(p)
     backoffs.append(np.ones(len(tables[-1].keys)))
     return probs, backoffs
+
+
+def _prune(
+    tables: list[_Table], probs: list[np.ndarray], min_count: int, size: int,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Keys, probabilities and backoffs with the rare n-grams (order >= 2) left out.
+
+    The kept set needs no closing step: an n-gram's prefix and suffix were each seen at least
+    as often as it was, so they pass the same cutoff. Backoff of context h becomes
+    (1 - sum of kept p(w|h)) / (1 - sum over the same w of p(w|h')), h' being h less its first word.
+    """
+    keep = [np.ones(len(tables[0].keys), dtype=bool)] + [table.raw >= min_count for table in tables[1:]]
+    new_row = [np.cumsum(mask) - 1 for mask in keep]
+    keys, kept_probs, backoffs = [tables[0].keys], [probs[0]], []
+    for n in range(1, len(tables)):
+        table, mask = tables[n], keep[n]
+        prefix = table.prefix[mask]
+        keys.append(new_row[n - 1][prefix] * size + table.keys[mask] % size)  # still sorted: rows keep order
+        kept_probs.append(probs[n][mask])
+        parents = len(tables[n - 1].keys)
+        kept_mass = np.bincount(prefix, weights=probs[n][mask], minlength=parents)
+        lower_mass = np.bincount(prefix, weights=probs[n - 1][table.suffix[mask]], minlength=parents)
+        left = 1.0 - lower_mass
+        gamma = np.divide(1.0 - kept_mass, left, out=np.ones(parents), where=left > 1e-12)
+        backoffs.append(gamma[keep[n - 1]])
+    backoffs.append(np.ones(len(keys[-1])))
+    return keys, kept_probs, backoffs
 
 
 def _discount_of(counts: np.ndarray, d: tuple[float, float, float]) -> np.ndarray:

@@ -24,6 +24,14 @@ from asr.text import CHARACTERS, Vocabulary
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 CODEBOOK_FILE = "codebook.safetensors"  # SSL models: the k-means units their unit link predicts
+DEFAULT_MODEL = "default"  # the general English model shipped in the package (asr/models/default)
+
+
+def model_dir(name: str | os.PathLike) -> Path:
+    """A model folder: a path, or `default` for the shipped general English model."""
+    if str(name) == DEFAULT_MODEL and not Path(name).exists():
+        return Path(__file__).resolve().parent / "models" / DEFAULT_MODEL
+    return Path(name)
 FORMAT_VERSION = 1
 
 
@@ -162,7 +170,7 @@ class ASRModel(nn.Module):
 
     @classmethod
     def load(cls, path: str | os.PathLike, encoder: nn.Module | None = None) -> "ASRModel":
-        path = Path(path)
+        path = model_dir(path)
         if not (path / CONFIG_FILE).exists():
             raise FileNotFoundError(f"{path}: not a model folder (no {CONFIG_FILE})")
         config = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))

@@ -24,7 +24,9 @@ from tqdm import tqdm
 
 from asr.alignment import Word, align_words, format_srt, format_vtt
 from asr.decoding import PauseSegmenter, build_decoder, mark_pauses
+from asr.lm import LM_FILE, WORDS_FILE
 from asr.model import ASRModel
+from asr.model import model_dir as resolve_model_dir
 from asr.packing import Piece, encode_pieces, encode_utterances, stream_pieces, window_geometry
 from asr.scoring import score
 from features.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, stream_audio
@@ -33,8 +35,6 @@ from features.manifest import Utterance
 GROUP_SECONDS = 300.0  # audio decoded, encoded and decoded together: bounds memory for big batches
 PAUSE_SECONDS = 0.4  # a silence this long separates words, whatever the chain says
 SEGMENT_SECONDS = 30.0  # the longest stretch of a long file decoded at once when it has no pause
-LM_FILE = "lm.arpa"
-WORDS_FILE = "words.txt"
 
 
 @dataclass
@@ -76,7 +76,8 @@ class Transcriber:
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "auto", progress: bool = False,
                  timestamps: bool = False) -> "Transcriber":
-        return cls(ASRModel.load(model_dir), decoder, str(model_dir), progress, timestamps)
+        folder = resolve_model_dir(model_dir)
+        return cls(ASRModel.load(folder), decoder, str(folder), progress, timestamps)
 
     def transcribe_audio(self, audios: list[np.ndarray]) -> list[tuple[str, list[Word] | None]]:
         """Text of each 16-kHz mono signal, and its words with timings if `timestamps`.

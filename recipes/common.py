@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from asr.lm import build_ngram_lm
-from asr.text import normalize_text
-from asr.transcribe import LM_FILE, WORDS_FILE, Transcriber, evaluate
+from asr.lm import write_decoding_lm
+from asr.transcribe import Transcriber, evaluate
 from features.manifest import Utterance, read_corpus
 from training.trainer import save_results
 
@@ -47,30 +45,6 @@ def self_supervised_stage(args: argparse.Namespace, corpus_audio: list[Utterance
     return summary
 
 
-def write_decoding_lm(model_dir: Path, utterances: list[Utterance], order: int = LM_ORDER) -> None:
-    """Lexicon (the training words) and an n-gram LM of the training transcripts, beside the model."""
-    sentences = [normalize_text(u.text) for u in utterances if u.text]
-    words = sorted({w for s in sentences for w in s.split()})
-    tmp = model_dir / f".{WORDS_FILE}.tmp"
-    tmp.write_text("\n".join(words) + "\n")
-    os.replace(tmp, model_dir / WORDS_FILE)
-    build_ngram_lm(sentences, order=order).write_arpa(model_dir / LM_FILE)
-
-
-def write_sentence_lm(model_dir: Path, sentences: list[str], order: int = LM_ORDER) -> dict:
-    """Lexicon (every word of `sentences`) and an n-gram LM of them, beside the model; for a
-    decoding LM from more text than the training transcripts (e.g. LibriSpeech's lm-text)."""
-    normalized = [s for s in (normalize_text(text) for text in sentences) if s]
-    words = sorted({w for s in normalized for w in s.split()})
-    tmp = model_dir / f".{WORDS_FILE}.tmp"
-    tmp.write_text("\n".join(words) + "\n")
-    os.replace(tmp, model_dir / WORDS_FILE)
-    lm = build_ngram_lm(normalized, order=order, normalize=False)
-    lm.write_arpa(model_dir / LM_FILE)
-    return {"lm_sentences": len(normalized), "lm_words": len(words), "lm_order": lm.order,
-            "lm_ngrams": list(lm.counts)}
-
-
 def score_sets(model_dir: Path, test_sets: dict[str, list[Utterance]], out_dir: Path,
                decoders: tuple[str, ...] = ("beam", "greedy")) -> dict:
     """Score each test set with each decoder; full reports go to OUT/<set>_<decoder>.json.
@@ -93,7 +67,7 @@ def score_sets(model_dir: Path, test_sets: dict[str, list[Utterance]], out_dir: 
 def finish_recipe(out_dir: Path, train: list[Utterance], test_sets: dict[str, list[Utterance]],
                   summary: dict, started: float) -> dict:
     model_dir = out_dir / "model"
-    write_decoding_lm(model_dir, train)
+    write_decoding_lm(model_dir, [u.text for u in train if u.text], LM_ORDER)
     results = score_sets(model_dir, test_sets, out_dir)
     results.update({k: summary[k] for k in ("train_seconds", "prepare_seconds", "steps", "best_step",
                                             "dev_wer", "trainable_params", "total_params",

@@ -60,6 +60,21 @@ def test_modified_discounts_follow_chen_and_goodman_and_fall_back():
     assert modified_kn_discounts(3, 0, 0, 0) == (0.5, 0.5, 0.5)
 
 
+def test_pruned_model_is_smaller_and_still_sums_to_one(tmp_path):
+    sentences = corpus(400) + ["a very rare sentence indeed", "another rare one said the dog"]
+    full = build_ngram_lm(sentences, order=3)
+    pruned = build_ngram_lm(sentences, order=3, min_count=3)
+    assert pruned.counts[0] == full.counts[0] and pruned.counts[1] < full.counts[1] and pruned.counts[2] < full.counts[2]
+    for context in CONTEXTS + [("very", "rare"), ("the", "dog")]:
+        assert total_probability(pruned, context) == pytest.approx(1.0, abs=1e-6), context
+    assert pruned.log10_prob("cat", ("saw", "the")) == pytest.approx(full.log10_prob("cat", ("saw", "the")))
+    assert pruned.log10_prob("indeed", ("rare", "sentence")) < full.log10_prob("indeed", ("rare", "sentence"))
+    pruned.write_arpa(tmp_path / "lm.arpa")  # and it is a valid ARPA file
+    again = read_arpa(tmp_path / "lm.arpa")
+    assert again.counts == pruned.counts
+    assert again.log10_prob("indeed", ("rare", "sentence")) == pytest.approx(pruned.log10_prob("indeed", ("rare", "sentence")), abs=1e-6)
+
+
 def test_arpa_round_trip_gives_the_same_probabilities(tmp_path):
     lm = build_ngram_lm(corpus(), order=3)
     path = tmp_path / "lm.arpa"

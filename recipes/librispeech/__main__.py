@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from asr.cli import add_training_options, supervised_config
+from asr.lm import write_decoding_lm
 from features.librispeech import (
     BASE_URL,
     EVAL_SUBSETS,
@@ -43,7 +44,7 @@ from features.librispeech import (
     subset_present,
 )
 from features.manifest import Utterance, read_corpus, write_manifest
-from recipes.common import LM_ORDER, add_ssl_options, score_sets, self_supervised_stage, write_sentence_lm
+from recipes.common import LM_ORDER, add_ssl_options, score_sets, self_supervised_stage
 from training.supervised import train_supervised
 from training.trainer import finish_distributed, init_distributed, save_results
 
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text for the decoding LM and lexicon (`ID TEXT` or plain lines); "
                              "'none': the training transcripts only")
     parser.add_argument("--lm-order", type=int, default=LM_ORDER)
+    parser.add_argument("--lm-min-count", type=int, default=2,
+                        help="drop n-grams (order 2 and up) seen fewer times: 2 makes LibriSpeech's "
+                             "train-clean-100 3-gram 4.2 MB instead of 29 MB at about the same perplexity")
     parser.add_argument("--out", default="exp/ls")
     add_training_options(parser)  # with --init SSL_DIR: fine-tune on a self-supervised model
     add_ssl_options(parser)  # --chain unit,... without --init: SSL on --unlabeled + the train audio first
@@ -188,7 +192,7 @@ def decoding_lm(args: argparse.Namespace, model_dir: Path, train: list[Utterance
     if args.lm_text and args.lm_text != "none":
         sentences = read_lm_text(args.lm_text) + sentences
         source = f"{args.lm_text} + training transcripts"
-    return {"lm_text": source, **write_sentence_lm(model_dir, sentences, args.lm_order)}
+    return {"lm_text": source, **write_decoding_lm(model_dir, sentences, args.lm_order, args.lm_min_count)}
 
 
 def fetch_data(args: argparse.Namespace, poll_seconds: float = 10.0) -> None:

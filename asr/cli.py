@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("transcribe", help="transcribe audio files")
-    p.add_argument("model", help="model folder (config.json + model.safetensors)")
+    p.add_argument("model", help="model folder (config.json + model.safetensors), or 'default': the shipped "
+                                  "general English model")
     p.add_argument("audio", nargs="+", help="audio files (any format libsndfile reads) or folders of them")
     p.add_argument("--format", choices=["txt", "json", "srt", "vtt"], default="txt",
                    help="json, srt and vtt carry word timings (CTC forced alignment) and confidences")
@@ -24,6 +25,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="auto: lexicon + LM beam search when the model folder has them, else greedy")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=transcribe_command)
+
+    p = commands.add_parser("lm", help="a word lexicon and n-gram LM from your text, for a model's beam decoder")
+    p.add_argument("model", help="model folder (or 'default' with --out)")
+    p.add_argument("text", nargs="+", help="text files: a sentence a line, or LibriSpeech's `ID TEXT` lines")
+    p.add_argument("--out", help="write a copy of the model with the new LM here instead of changing MODEL")
+    p.add_argument("--order", type=int, default=3)
+    p.add_argument("--min-count", type=int, default=1,
+                   help="drop n-grams (order 2 and up) seen fewer times: a smaller LM")
+    p.set_defaults(run=lm_command)
 
     p = commands.add_parser("evaluate", help="score a model on a labeled corpus (WER, CER, RTF)")
     p.add_argument("model")
@@ -176,6 +186,32 @@ def transcribe_command(args: argparse.Namespace) -> int:
                 print(f"==> {result.path} <==" if args.format != "txt" else f"{result.path}\t", end="\n" if args.format != "txt" else "")
             print(render(result, args.format))
     return 1 if any(r.error for r in results) else 0
+
+
+def lm_command(args: argparse.Namespace) -> int:
+    from asr.lm import write_decoding_lm
+    from asr.model import DEFAULT_MODEL, ASRModel, model_dir
+    from features.librispeech import read_lm_text
+    source = model_dir(args.model)
+    ASRModel.load(source)  # a real model folder, before any work
+    if args.out is None and args.model == DEFAULT_MODEL:
+        raise SystemExit("asr lm: the shipped default model is read-only; give --out DIR for a copy with your LM")
+    sentences = [s for path in args.text for s in read_lm_text(path)]
+    target = Path(args.out) if args.out else source
+    if args.out:
+        copy_model(source, target)
+    info = write_decoding_lm(target, sentences, args.order, args.min_count)
+    print(f"{target}: lexicon of {info['lm_words']:,} words, {info['lm_order']}-gram LM "
+          f"({', '.join(f'{n:,}' for n in info['lm_ngrams'])} n-grams) from {info['lm_sentences']:,} sentences")
+    return 0
+
+
+def copy_model(source: Path, target: Path) -> None:
+    """The model's own files (not its LM) into a fresh folder, swapped in whole."""
+    import shutil
+    from asr.model import write_dir_atomically
+    files = [p for p in source.iterdir() if p.suffix in (".json", ".safetensors")]
+    write_dir_atomically(target, {p.name: (lambda dst, src=p: shutil.copyfile(src, dst)) for p in files})
 
 
 def evaluate_command(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from asr.alignment import Word, align_words, format_srt, format_vtt
-from asr.decoding import PauseSegmenter, build_decoder, mark_pauses
+from asr.decoding import BeamConfig, PauseSegmenter, build_decoder, mark_pauses
 from asr.lm import LM_FILE, WORDS_FILE
 from asr.model import ASRModel
 from asr.model import model_dir as resolve_model_dir
@@ -34,6 +34,7 @@ from features.manifest import Utterance
 
 GROUP_SECONDS = 300.0  # audio decoded, encoded and decoded together: bounds memory for big batches
 PAUSE_SECONDS = 0.4  # a silence this long separates words, whatever the chain says
+BEAM_FILE = "beam.json"  # beside a model: its tuned beam settings (lm_weight, word_score, ...)
 SEGMENT_SECONDS = 30.0  # the longest stretch of a long file decoded at once when it has no pause
 
 
@@ -60,6 +61,7 @@ class Transcriber:
     progress: bool = False
     timestamps: bool = False  # word timings and confidences by CTC forced alignment
     batch_windows: int = 2  # encoder windows run together when streaming a long file
+    beam: BeamConfig | None = None  # beam search settings; from_dir reads MODEL/beam.json if there
     _decode: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,13 +73,14 @@ class Transcriber:
             words_file, lm_file = Path(self.model_dir) / WORDS_FILE, Path(self.model_dir) / LM_FILE
             words = words_file.read_text().split() if words_file.exists() else None
             lm_path = str(lm_file) if lm_file.exists() else None
-        self._decode = build_decoder(self.decoder, self.model.output_vocabulary, words, lm_path)
+        config = self.beam if self.decoder == "beam" else None
+        self._decode = build_decoder(self.decoder, self.model.output_vocabulary, words, lm_path, config)
 
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "auto", progress: bool = False,
                  timestamps: bool = False) -> "Transcriber":
         folder = resolve_model_dir(model_dir)
-        return cls(ASRModel.load(folder), decoder, str(folder), progress, timestamps)
+        return cls(ASRModel.load(folder), decoder, str(folder), progress, timestamps, beam=read_beam_config(folder))
 
     def transcribe_audio(self, audios: list[np.ndarray]) -> list[tuple[str, list[Word] | None]]:
         """Text of each 16-kHz mono signal, and its words with timings if `timestamps`.
@@ -210,6 +213,16 @@ class Transcriber:
 
     def _pause_frames(self) -> int:
         return round(PAUSE_SECONDS * self.model.encoder.frame_rate / self.model.config.chain.stack)
+
+
+def read_beam_config(folder: str | os.PathLike) -> BeamConfig | None:
+    """MODEL/beam.json: beam settings tuned for this model (benchmarks/tune_beam.py), if any."""
+    path = Path(folder) / BEAM_FILE
+    if not path.exists():
+        return None
+    settings = json.loads(path.read_text())
+    known = {f.name for f in fields(BeamConfig)}
+    return BeamConfig(**{k: v for k, v in settings.items() if k in known})
 
 
 def _shifted(words: list[Word] | None, seconds: float) -> list[Word]:

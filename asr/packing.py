@@ -17,7 +17,9 @@ import torch
 from tqdm import tqdm
 
 GAP_SECONDS = 0.4  # silence between packed utterances
-CONTEXT_SECONDS = 5.0  # context kept either side of a long-audio chunk's centre
+# Context kept either side of a long-audio chunk's centre. 5 s was 23 % slower on a 1-hour file
+# for the same WER at seams (benchmarks/RESULTS.md, "One hour").
+CONTEXT_SECONDS = 2.5
 STREAM_WINDOW_SECONDS = 30.0  # pieces of long audio for encoders without a fixed window
 
 

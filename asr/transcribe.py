@@ -93,7 +93,7 @@ class Transcriber:
         if short:
             frames = encode_utterances(self.model.encoder, [audios[i] for i in short])
             for i, log_probs in zip(short, self.model.posteriors(frames)):
-                results[i] = self._recognize(log_probs)
+                results[i] = self.recognize(log_probs)
         for i, audio in enumerate(audios):
             if len(audio) > window:
                 text, words, _ = self.transcribe_stream([audio])
@@ -118,9 +118,9 @@ class Transcriber:
         frame_seconds = step / SAMPLE_RATE
         n_samples = 0
 
-        def recognize(segments: Iterable[tuple[int, torch.Tensor]]) -> None:
+        def decode_segments(segments: Iterable[tuple[int, torch.Tensor]]) -> None:
             for first, log_probs in segments:
-                text, segment_words = self._recognize(log_probs)
+                text, segment_words = self.recognize(log_probs)
                 if text:
                     texts.append(text)
                 if words is not None:
@@ -138,11 +138,11 @@ class Transcriber:
                     first = (piece.keep_start - piece.audio_start) // step
                     last = (log_probs.shape[0] if piece.keep_end == piece.audio_end
                             else (piece.keep_end - piece.audio_start) // step)
-                    recognize(segmenter.push(log_probs[first:last]))
+                    decode_segments(segmenter.push(log_probs[first:last]))
                     bar.update(round(piece.keep_end / SAMPLE_RATE) - round(n_samples / SAMPLE_RATE))
                     n_samples = piece.keep_end
                 batch = []
-        recognize(segmenter.finish())
+        decode_segments(segmenter.finish())
         bar.close()
         return " ".join(texts), words, n_samples
 
@@ -191,7 +191,7 @@ class Transcriber:
         bar.update(len(group))
         group.clear()
 
-    def _recognize(self, log_probs: torch.Tensor) -> tuple[str, list[Word] | None]:
+    def recognize(self, log_probs: torch.Tensor) -> tuple[str, list[Word] | None]:
         """Text of one sequence of (T, V) log-posteriors, pauses made word boundaries, and its
         words timed from its first frame when `timestamps`."""
         vocab = self.model.output_vocabulary

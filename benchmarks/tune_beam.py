@@ -2,7 +2,8 @@
 
     python benchmarks/tune_beam.py MODEL_DIR DEV_MANIFEST [--write]
 
-Posteriors are computed once; each grid point only re-runs the beam search. Choose on a dev
+Posteriors are computed once; each grid point only re-runs the beam search. Utterances must
+fit one encoder window (30 s), as dev utterances do. Choose on a dev
 set, never on a test set: the chosen settings are then used for every test set.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ if str(REPO) not in sys.path:
 
 from asr.decoding import BeamConfig  # noqa: E402
 from asr.model import ASRModel, model_dir  # noqa: E402
+from asr.packing import encode_utterances  # noqa: E402
 from asr.scoring import score  # noqa: E402
 from asr.transcribe import BEAM_FILE, Transcriber  # noqa: E402
 from features.audio import load_audio  # noqa: E402
@@ -42,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     folder = model_dir(args.model)
     model = ASRModel.load(folder)
     utts = [u for spec in args.dev for u in read_corpus(spec) if u.text]
-    audios = [load_audio(u.audio) for u in utts]
+    with torch.inference_mode():  # the encoder and chain run once; only the search is repeated
+        log_probs = model.posteriors(encode_utterances(model.encoder, [load_audio(u.audio) for u in utts]))
     rows = []
     for lm_weight, word_score in itertools.product(LM_WEIGHTS, WORD_SCORES):
         config = replace(BeamConfig(), lm_weight=lm_weight, word_score=word_score)
         transcriber = Transcriber(model, "beam", str(folder), beam=config)
-        hyps = [text for text, _ in transcriber.transcribe_audio(audios)]
+        hyps = [transcriber.recognize(lp)[0] for lp in log_probs]
         wer = score([u.text for u in utts], hyps)["wer"]
         rows.append({"lm_weight": lm_weight, "word_score": word_score, "wer": wer})
         print(f"lm_weight {lm_weight:4.1f}  word_score {word_score:5.1f}  WER {100 * wer:6.2f}%", flush=True)

@@ -9,7 +9,7 @@ each with speed-perturbed copies at 0.9 and 1.1; SpecAugment on the cached encod
 decoding lexicon and pruned 3-gram LM come from LibriSpeech's train-clean-100 text plus the
 training transcripts. Test sets: LibriSpeech test-clean, speechocean762 test, AN4 test.
 
-This is `recipes.librispeech` with those arguments fixed (see GENERAL_ARGUMENTS); `--ship` then
+This is `recipes.librispeech` with those arguments fixed (see `general_arguments`); `--ship` then
 copies OUT/model into the package (asr/models/default) with fp16 weights and writes its model
 card from OUT/results.json.
 """

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from asr.decoding import BeamConfig, PauseSegmenter, build_decoder, mark_pauses
 from asr.lm import LM_FILE, WORDS_FILE
 from asr.model import ASRModel
 from asr.model import model_dir as resolve_model_dir
-from asr.packing import Piece, encode_pieces, encode_utterances, stream_pieces, window_geometry
+from asr.packing import Piece, encode_pieces, encode_utterances, map_windows, stream_pieces, window_geometry
 from asr.scoring import score
 from features.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, stream_audio
 from features.manifest import Utterance
@@ -60,7 +60,8 @@ class Transcriber:
     model_dir: str | None = None
     progress: bool = False
     timestamps: bool = False  # word timings and confidences by CTC forced alignment
-    batch_windows: int = 2  # encoder windows run together when streaming a long file
+    workers: int | None = None  # windows of a long file encoded at once, one torch thread each;
+    # None: as many as torch has threads
     beam: BeamConfig | None = None  # beam search settings; from_dir reads MODEL/beam.json if there
     _decode: object = field(init=False, repr=False)
 
@@ -128,20 +129,19 @@ class Transcriber:
 
         bar = tqdm(total=seconds and round(seconds), disable=not self.progress, desc=name or "stream",
                    unit="s", leave=False)
-        batch: list[tuple[Piece, np.ndarray]] = []
-        for piece_and_samples in _then_none(stream_pieces(blocks, window, context, hop)):
-            if piece_and_samples is not None:
-                batch.append(piece_and_samples)
-            if batch and (piece_and_samples is None or len(batch) == self.batch_windows):
-                frames = encode_pieces(encoder, [samples for _, samples in batch])
-                for (piece, _), log_probs in zip(batch, self.model.posteriors(frames)):
-                    first = (piece.keep_start - piece.audio_start) // step
-                    last = (log_probs.shape[0] if piece.keep_end == piece.audio_end
-                            else (piece.keep_end - piece.audio_start) // step)
-                    decode_segments(segmenter.push(log_probs[first:last]))
-                    bar.update(round(piece.keep_end / SAMPLE_RATE) - round(n_samples / SAMPLE_RATE))
-                    n_samples = piece.keep_end
-                batch = []
+        def window_posteriors(piece_and_samples: tuple[Piece, np.ndarray]) -> tuple[Piece, torch.Tensor]:
+            piece, samples = piece_and_samples
+            return piece, self.model.posteriors(encode_pieces(encoder, [samples]))[0]
+
+        workers = self.workers or torch.get_num_threads()
+        pieces = stream_pieces(blocks, window, context, hop)
+        for piece, log_probs in map_windows(window_posteriors, pieces, workers):
+            first = (piece.keep_start - piece.audio_start) // step
+            last = (log_probs.shape[0] if piece.keep_end == piece.audio_end
+                    else (piece.keep_end - piece.audio_start) // step)
+            decode_segments(segmenter.push(log_probs[first:last]))
+            bar.update(round(piece.keep_end / SAMPLE_RATE) - round(n_samples / SAMPLE_RATE))
+            n_samples = piece.keep_end
         decode_segments(segmenter.finish())
         bar.close()
         return " ".join(texts), words, n_samples
@@ -227,12 +227,6 @@ def read_beam_config(folder: str | os.PathLike) -> BeamConfig | None:
 
 def _shifted(words: list[Word] | None, seconds: float) -> list[Word]:
     return [Word(w.word, w.start + seconds, w.end + seconds, w.confidence) for w in words or []]
-
-
-def _then_none(items: Iterable) -> Iterator:
-    """The items, then one None (to flush a batch)."""
-    yield from items
-    yield None
 
 
 def render(transcript: Transcript, fmt: str) -> str:

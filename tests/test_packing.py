@@ -1,7 +1,11 @@
+import threading
+import time
+
 import numpy as np
+import pytest
 import torch
 
-from asr.packing import encode_utterances, pack, split_long
+from asr.packing import encode_utterances, map_windows, pack, split_long
 from features.audio import load_audio
 from features.manifest import read_manifest
 
@@ -75,3 +79,40 @@ def test_whisper_frames_of_packed_speech_match_speech_alone(an4_test_manifest):
     # (measured: mean cosine 0.98). Whisper's frames do depend strongly on the offset in the
     # window (about 0.5 between offsets), which is why training and inference pack alike.
     assert similarity.mean() > 0.95, similarity.mean()
+
+
+def test_map_windows_keeps_order_bounds_work_ahead_and_restores_threads():
+    threads_before = torch.get_num_threads()
+    consumed: list[int] = []
+
+    def items():
+        for i in range(12):
+            consumed.append(i)
+            yield i
+
+    def work(i: int) -> tuple[int, int, str]:
+        time.sleep(0.02 * (i % 3))  # later items often finish first
+        return i, torch.get_num_threads(), threading.current_thread().name
+
+    results = []
+    for result in map_windows(work, items(), workers=2):
+        results.append(result)
+        assert len(consumed) <= len(results) + 2  # never more than workers + 1 items taken
+    assert [i for i, _, _ in results] == list(range(12))
+    assert {threads for _, threads, _ in results} == {1}
+    assert len({name for _, _, name in results}) == 2 and all(n.startswith("window") for _, _, n in results)
+    assert torch.get_num_threads() == threads_before
+
+
+def test_map_windows_raises_the_work_error_and_still_restores_threads():
+    threads_before = torch.get_num_threads()
+
+    def work(i: int) -> int:
+        if i == 3:
+            raise ValueError("bad window 3")
+        return i
+
+    with pytest.raises(ValueError, match="bad window 3"):
+        list(map_windows(work, range(8), workers=2))
+    assert torch.get_num_threads() == threads_before
+    assert list(map_windows(work, range(3), workers=1)) == [0, 1, 2]

@@ -18,7 +18,7 @@ import os
 import tempfile
 from array import array
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -73,6 +73,18 @@ class NGramLM:
 
     def word_id(self, word: str) -> int:
         return self._index.get(word, self._index[UNK])
+
+    def knows(self, word: str) -> bool:
+        return word in self._index
+
+    def ngrams(self) -> list[list[tuple[str, ...]]]:
+        """Every n-gram the model holds, as word tuples, one list per order in table order."""
+        size = len(self.vocabulary)
+        grams = [[(word,) for word in self.vocabulary]]
+        for k in range(1, self.order):
+            prefixes, words = np.divmod(self.keys[k], size)
+            grams.append([grams[-1][p] + (self.vocabulary[w],) for p, w in zip(prefixes.tolist(), words.tolist())])
+        return grams
 
     def log10_prob(self, word: str, context: Sequence[str] = ()) -> float:
         """log10 p(word | context); `context` is the preceding words, oldest first, and may
@@ -169,12 +181,27 @@ class NGramLM:
         return row
 
 
-def write_decoding_lm(model_dir: str | os.PathLike, sentences: Iterable[str], order: int = 3,
-                      min_count: int = 1) -> dict:
+def write_decoding_lm(model_dir: str | os.PathLike, sentences: Iterable[str] | Mapping[str, Iterable[str]],
+                      order: int = 3, min_count: int | Mapping[str, int] = 1) -> dict:
     """Give a model folder its beam decoder's lexicon (every word of `sentences`) and an n-gram
-    LM of them (`build_ngram_lm`); returns what was built. `asr lm` and the recipes call this."""
-    normalized = [s for s in (normalize_text(text) for text in sentences) if s]
-    lm = build_ngram_lm(normalized, order=order, normalize=False, min_count=min_count)
+    LM of them (`build_ngram_lm`); returns what was built. `asr lm` and the recipes call this.
+
+    Sentences given by source (a mapping from a source's name to its sentences) get one LM per
+    source, mixed with weights fit on held-out text (`build_mixed_lm`); `min_count` may then name
+    a cutoff per source (sources not named: 1).
+    """
+    if isinstance(sentences, Mapping):
+        sources = {name: [s for s in (normalize_text(t) for t in texts) if s] for name, texts in sentences.items()}
+        cutoffs = min_count if isinstance(min_count, Mapping) else dict.fromkeys(sources, min_count)
+        lm, weights = build_mixed_lm(sources, order, cutoffs)
+        normalized = [s for texts in sources.values() for s in texts]
+        built = {"lm_min_count": dict(cutoffs), "lm_weights": {k: round(w, 4) for k, w in weights.items()}}
+    else:
+        if isinstance(min_count, Mapping):
+            raise ValueError("min_count by source needs sentences by source")
+        normalized = [s for s in (normalize_text(text) for text in sentences) if s]
+        lm = build_ngram_lm(normalized, order=order, normalize=False, min_count=min_count)
+        built = {"lm_min_count": min_count}
     words = sorted({w for s in normalized for w in s.split()})
     handle, temporary = tempfile.mkstemp(dir=model_dir, prefix=f".{WORDS_FILE}.", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -183,7 +210,7 @@ def write_decoding_lm(model_dir: str | os.PathLike, sentences: Iterable[str], or
     os.replace(temporary, os.path.join(model_dir, WORDS_FILE))
     lm.write_arpa(os.path.join(model_dir, LM_FILE))
     return {"lm_sentences": len(normalized), "lm_words": len(words), "lm_order": lm.order,
-            "lm_min_count": min_count, "lm_ngrams": list(lm.counts)}
+            **built, "lm_ngrams": list(lm.counts)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,6 +415,158 @@ def _prune(
 def _discount_of(counts: np.ndarray, d: tuple[float, float, float]) -> np.ndarray:
     taken = np.select([counts == 1, counts == 2, counts >= 3], list(d), default=0.0)
     return np.minimum(taken, counts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixing
+
+
+def interpolate_lms(models: Sequence[NGramLM], weights: Sequence[float]) -> NGramLM:
+    """The linear mixture p(w|h) = sum_i weight_i p_i(w|h) as one backoff model, as SRILM's static
+    -mix-lm builds it.
+
+    The mixture holds every n-gram any model holds, with the mixture's probability. A word a
+    model lacks gets probability 0 from it, so the mixture still sums to one over the union of
+    the vocabularies. Each context's backoff weight is then set so that its distribution sums to
+    one; for n-grams no model holds, bow(h) p(w|h') stands in for the exact mixture (exact when
+    the models back off alike), which is what lets a decoder use it as an ordinary ARPA model.
+    """
+    if not models or len(models) != len(weights):
+        raise ValueError(f"{len(models)} models and {len(weights)} weights")
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"weights must be >= 0 with a positive sum, not {list(weights)}")
+    weights = [w / sum(weights) for w in weights]
+    order = max(m.order for m in models)
+    grams: list[set[tuple[str, ...]]] = [set() for _ in range(order)]
+    vocabulary = {UNK: None, BOS: None, EOS: None}  # an ordered set: specials, then words as first met
+    for model in models:
+        for k, model_grams in enumerate(model.ngrams()):
+            grams[k].update(model_grams)
+        vocabulary.update(dict.fromkeys(model.vocabulary))
+
+    def mixed(gram: tuple[str, ...]) -> float:
+        word, context = gram[-1], gram[:-1]
+        return sum(weight * 10.0 ** model.log10_prob(word, context)
+                   for model, weight in zip(models, weights) if model.knows(word))
+
+    words = tuple(vocabulary)
+    probs: list[dict[tuple[str, ...], float]] = [{(w,): mixed((w,)) for w in words}]
+    backoffs: list[dict[tuple[str, ...], float]] = []
+
+    def mixture_backed_off(word: str, context: tuple[str, ...]) -> float:
+        """p(word | context) by the backoff rule over the orders built so far."""
+        weight = 1.0
+        for start in range(len(context) + 1):
+            history = context[start:]
+            if history + (word,) in probs[len(history)]:
+                return weight * probs[len(history)][history + (word,)]
+            weight *= backoffs[len(history) - 1].get(history, 1.0) if history else 1.0
+        raise AssertionError("every word has a unigram")  # pragma: no cover
+
+    for n in range(1, order):
+        children: dict[tuple[str, ...], list[str]] = {}
+        for gram in grams[n]:
+            children.setdefault(gram[:-1], []).append(gram[-1])
+        probs.append({gram: mixed(gram) for gram in grams[n]})
+        gammas = {}
+        for context, followers in children.items():
+            kept = sum(probs[n][context + (w,)] for w in followers)
+            lower = sum(mixture_backed_off(w, context[1:]) for w in followers)
+            gammas[context] = max(1.0 - kept, 1e-12) / (1.0 - lower) if 1.0 - lower > 1e-12 else 1.0
+        backoffs.append(gammas)
+    return _lm_from_tables(words, probs, backoffs)
+
+
+def _lm_from_tables(words: tuple[str, ...], probs: list[dict[tuple[str, ...], float]],
+                    backoffs: list[dict[tuple[str, ...], float]]) -> NGramLM:
+    size = len(words)
+    index = {word: i for i, word in enumerate(words)}
+    rows = {(word,): i for i, word in enumerate(words)}
+    keys = [np.arange(size, dtype=np.int64)]
+    ordered = [list(rows)]
+    for n in range(1, len(probs)):
+        grams = sorted(probs[n], key=lambda g: rows[g[:-1]] * size + index[g[-1]])
+        keys.append(np.array([rows[g[:-1]] * size + index[g[-1]] for g in grams], dtype=np.int64))
+        rows = {gram: row for row, gram in enumerate(grams)}
+        ordered.append(grams)
+    with np.errstate(divide="ignore"):
+        log10_probs = [np.log10(np.array([probs[n][g] for g in grams])) for n, grams in enumerate(ordered)]
+    log10_probs[0][index[BOS]] = NO_PROB
+    log10_backoffs = [np.log10(np.array([backoffs[n].get(g, 1.0) if n < len(backoffs) else 1.0 for g in grams]))
+                      for n, grams in enumerate(ordered)]
+    return NGramLM(vocabulary=words, keys=tuple(keys), log10_probs=tuple(log10_probs),
+                   log10_backoffs=tuple(log10_backoffs))
+
+
+def token_probabilities(models: Sequence[NGramLM], sentences: Iterable[str]) -> np.ndarray:
+    """(tokens, models): each model's probability of each word of the sentences and each </s>.
+
+    A word some model knows gets 0 from the models that lack it (as in `interpolate_lms`); a
+    word no model knows is <unk> to all of them.
+    """
+    order = max(m.order for m in models)
+    rows = []
+    for sentence in sentences:
+        context: tuple[str, ...] = (BOS,)
+        for word in normalize_text(sentence).split() + [EOS]:
+            target = word if any(m.knows(word) for m in models) else UNK
+            rows.append([10.0 ** m.log10_prob(target, context) if m.knows(target) else 0.0 for m in models])
+            context = (context + (word,))[-(order - 1):] if order > 1 else ()
+    if not rows:
+        raise ValueError("no sentences to weigh the models on")
+    return np.array(rows)
+
+
+def mixture_weights(models: Sequence[NGramLM], held_out: Sequence[Sequence[str]], iterations: int = 200,
+                    tolerance: float = 1e-7) -> list[float]:
+    """The interpolation weights that maximize the mixture's mean log-likelihood per word of
+    held-out text, each set of `held_out` sentences counting as much as the others however many
+    words it has (a domain of short commands is not outvoted by one of long sentences): EM from
+    equal weights, as SRILM's compute-best-mix does, with each word weighted by 1 / its set's
+    word count."""
+    tables = [token_probabilities(models, sentences) for sentences in held_out if sentences]
+    if not tables:
+        raise ValueError("no held-out sentences to weigh the models on")
+    token_probs = np.concatenate(tables)
+    token_weights = np.concatenate([np.full(len(t), 1.0 / len(t)) for t in tables])
+    token_weights /= token_weights.sum()
+    weights = np.full(len(models), 1.0 / len(models))
+    for _ in range(iterations):
+        shares = token_probs * weights
+        shares /= shares.sum(1, keepdims=True)
+        updated = token_weights @ shares
+        converged = np.abs(updated - weights).max() < tolerance
+        weights = updated
+        if converged:
+            break
+    return weights.tolist()
+
+
+def build_mixed_lm(sources: dict[str, list[str]], order: int = 3, min_counts: dict[str, int] | None = None,
+                   held_out: int = 300, seed: int = 0) -> tuple[NGramLM, dict[str, float]]:
+    """One n-gram LM per text source, linearly interpolated (`interpolate_lms`).
+
+    The weights come from held-out text: up to `held_out` sentences of each source (at most a
+    tenth of it, a seeded choice) are left out of that source's LM, the weights that best
+    predict the held-out sentences, each source's counting equally, are found (`mixture_weights`),
+    and then each LM is rebuilt
+    on all of its text and mixed with those weights. `min_counts` prunes a source's LM
+    (`build_ngram_lm`'s `min_count`; 1 for sources not named). Sentences must be normalized.
+    Returns the mixture and the weight of each source.
+    """
+    min_counts = min_counts or {}
+    rng = np.random.default_rng(seed)
+    fit_models, dev = [], []
+    for name, sentences in sources.items():
+        chosen = set(rng.permutation(len(sentences))[:min(held_out, len(sentences) // 10)].tolist())
+        dev.append([s for i, s in enumerate(sentences) if i in chosen])
+        rest = [s for i, s in enumerate(sentences) if i not in chosen]
+        fit_models.append(build_ngram_lm(rest, order, normalize=False, min_count=min_counts.get(name, 1)))
+    weights = mixture_weights(fit_models, dev) if len(sources) > 1 else [1.0]
+    models = [build_ngram_lm(sentences, order, normalize=False, min_count=min_counts.get(name, 1))
+              for name, sentences in sources.items()]
+    mixture = models[0] if len(models) == 1 else interpolate_lms(models, weights)
+    return mixture, dict(zip(sources, weights))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from asr.lm import BOS, UNK, ArpaError, build_ngram_lm, modified_kn_discounts, read_arpa
+from asr.lm import (
+    BOS,
+    UNK,
+    ArpaError,
+    build_mixed_lm,
+    build_ngram_lm,
+    interpolate_lms,
+    mixture_weights,
+    modified_kn_discounts,
+    read_arpa,
+)
 
 SUBJECTS = ["the cat", "a dog", "my friend", "the old man", "her sister"]
 VERBS = ["saw", "liked", "followed", "called", "found"]
@@ -163,3 +173,58 @@ def test_short_contexts_are_used_whole_by_higher_orders():
     lm = build_ngram_lm(["a b c d e"] * 3 + ["a b c d f", "x c d g"], order=4)
     assert lm.log10_prob("d", ["b", "c"]) > lm.log10_prob("d", ["c"])
     assert lm.log10_prob("e", ["a", "b", "c", "d"]) == lm.log10_prob("e", ["b", "c", "d"])
+
+
+COMMANDS = ["turn the lights on", "turn off the lights", "next slide please", "the lights are on",
+            "previous slide", "lights off please", "turn the music up"]
+
+
+def component(lm, word, context) -> float:
+    return 10.0 ** lm.log10_prob(word, context) if lm.knows(word) else 0.0
+
+
+def test_interpolated_lm_is_the_mixture_on_its_ngrams_and_sums_to_one(tmp_path):
+    stories, commands = build_ngram_lm(corpus(), order=3), build_ngram_lm(COMMANDS * 3, order=3, min_count=1)
+    mixed = interpolate_lms([stories, commands], [0.3, 0.7])
+    assert set(mixed.vocabulary) == set(stories.vocabulary) | set(commands.vocabulary)
+    for gram in [("the", "cat", "saw"), ("turn", "the", "lights"), ("the", "lights"), ("cat",), ("slide",),
+                 (BOS, "turn"), ("lights", "</s>")]:
+        expected = 0.3 * component(stories, gram[-1], gram[:-1]) + 0.7 * component(commands, gram[-1], gram[:-1])
+        assert 10.0 ** mixed.log10_prob(gram[-1], gram[:-1]) == pytest.approx(expected, rel=1e-9), gram
+    for context in CONTEXTS + [("turn", "the"), ("lights", "are"), ("cat", "lights"), ("the", "music")]:
+        assert total_probability(mixed, context) == pytest.approx(1.0, abs=1e-9), context
+    mixed.write_arpa(tmp_path / "mixed.arpa")
+    again = read_arpa(tmp_path / "mixed.arpa")
+    assert again.log10_prob("lights", ("turn", "the")) == pytest.approx(mixed.log10_prob("lights", ("turn", "the")), abs=1e-6)
+    alone = interpolate_lms([stories, stories], [0.5, 0.5])  # a model mixed with itself is itself
+    for context in CONTEXTS:
+        for word in ["cat", "bird", "the", "</s>"]:
+            assert alone.log10_prob(word, context) == pytest.approx(stories.log10_prob(word, context), abs=1e-12)
+
+
+def test_mixture_weights_maximize_held_out_likelihood_with_sets_counting_equally():
+    stories, commands = build_ngram_lm(corpus(), order=3), build_ngram_lm(COMMANDS, order=3)
+    held_stories, held_commands = corpus(20, seed=1), ["turn the lights off", "next slide"]
+
+    def mean_log_likelihood(weights):
+        per_set = []
+        for sentences in (held_stories, held_commands):
+            mixed = interpolate_lms([stories, commands], weights)
+            log10_prob, count = zip(*(mixed.sentence_log10_prob(s) for s in sentences))
+            per_set.append(sum(log10_prob) / sum(count))
+        return sum(per_set) / 2
+
+    best = mixture_weights([stories, commands], [held_stories, held_commands])
+    assert sum(best) == pytest.approx(1.0) and 0.2 < best[1] < 0.8  # the short set is not outvoted
+    for other in ([best[0] - 0.1, best[1] + 0.1], [best[0] + 0.1, best[1] - 0.1]):
+        assert mean_log_likelihood(best) > mean_log_likelihood(other)
+    assert mixture_weights([stories, commands], [held_stories])[0] > 0.95
+
+
+def test_build_mixed_lm_weighs_sources_on_held_out_text():
+    lm, weights = build_mixed_lm({"stories": corpus(400), "commands": COMMANDS * 20}, order=3)
+    assert set(weights) == {"stories", "commands"} and sum(weights.values()) == pytest.approx(1.0)
+    assert all(w > 0.2 for w in weights.values())
+    assert lm.log10_prob("lights", ("turn", "the")) > -1.0 and lm.log10_prob("cat", (BOS, "the")) > -1.5
+    for context in CONTEXTS:
+        assert total_probability(lm, context) == pytest.approx(1.0, abs=1e-9), context

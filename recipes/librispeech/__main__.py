@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lm-min-count", type=int, default=2,
                         help="drop n-grams (order 2 and up) seen fewer times: 2 makes LibriSpeech's "
                              "train-clean-100 3-gram 4.2 MB instead of 29 MB at about the same perplexity")
+    parser.add_argument("--lm-mix", action="store_true",
+                        help="one LM per text source (--lm-text with the LibriSpeech transcripts, each --extra "
+                             "corpus's transcripts), mixed with weights fit on held-out text of each")
     parser.add_argument("--out", default="exp/ls")
     add_training_options(parser)  # with --init SSL_DIR: fine-tune on a self-supervised model
     add_ssl_options(parser)  # --chain unit,... without --init: SSL on --unlabeled + the train audio first
@@ -186,13 +189,26 @@ def build_sets(args: argparse.Namespace) -> tuple[list[Utterance], list[Utteranc
 
 
 def decoding_lm(args: argparse.Namespace, model_dir: Path, train: list[Utterance]) -> dict:
-    """Lexicon + n-gram LM from the LM text and the training transcripts, into the model folder."""
-    sentences = [u.text for u in train if u.text]
-    source = "training transcripts"
-    if args.lm_text and args.lm_text != "none":
-        sentences = read_lm_text(args.lm_text) + sentences
-        source = f"{args.lm_text} + training transcripts"
-    return {"lm_text": source, **write_decoding_lm(model_dir, sentences, args.lm_order, args.lm_min_count)}
+    """Lexicon + n-gram LM from the LM text and the training transcripts, into the model folder.
+
+    With --lm-mix, one LM per source (the LM text with the LibriSpeech transcripts, then each
+    --extra corpus's transcripts) mixed with weights fit on held-out text; only the LM text's
+    LM is pruned (--lm-min-count): the transcripts are small and in-domain."""
+    lm_text = read_lm_text(args.lm_text) if args.lm_text and args.lm_text != "none" else []
+    if not args.lm_mix:
+        source = f"{args.lm_text} + training transcripts" if lm_text else "training transcripts"
+        sentences = lm_text + [u.text for u in train if u.text]
+        return {"lm_text": source, **write_decoding_lm(model_dir, sentences, args.lm_order, args.lm_min_count)}
+    by_source: dict[str, list[str]] = {}
+    extra_audio = {set_name(spec)[0]: {u.audio for u in read_corpus(spec)} for spec in args.extra}
+    for utterance in train:
+        name = next((n for n, audio in extra_audio.items() if utterance.audio in audio), "librispeech")
+        by_source.setdefault(name, []).append(utterance.text)
+    sources = {"librispeech": lm_text + by_source.pop("librispeech", []), **by_source}
+    source = f"{args.lm_text} + LibriSpeech transcripts, mixed with " if lm_text else "mixed: "
+    source += ", ".join(f"{name} transcripts" for name in by_source)
+    min_counts = {"librispeech": args.lm_min_count}
+    return {"lm_text": source, **write_decoding_lm(model_dir, sources, args.lm_order, min_counts)}
 
 
 def fetch_data(args: argparse.Namespace, poll_seconds: float = 10.0) -> None:

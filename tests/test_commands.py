@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr.commands import (NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
+from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
                           calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
                           link_ratios, pronunciation_variants, read_commands, read_examples,
                           train_adapters)
@@ -62,6 +62,20 @@ def test_out_of_grammar_speech_is_none():
     assert index == 2 and confidence > 0.9
 
 
+def test_silence_around_a_sentence_does_not_dilute_its_rejection():
+    """Scored per frame, a sentence padded with 10 s of pauses came out near 0 for any command
+    and was accepted; per token, the pauses change nothing."""
+    commands = compiled(COMMANDS)
+    sentence = spelled_posteriors("open the door please")
+    pause = spelled_posteriors(" ", frames_per_char=0)[:1].expand(250, -1)  # confident blanks
+    padded = torch.cat([pause, sentence, pause])
+    alone, diluted = link_ratios(sentence, commands, "char"), link_ratios(padded, commands, "char")
+    assert torch.allclose(alone, diluted, atol=0.05)
+    assert diluted.max().item() < -1.0
+    spoken = torch.cat([pause, spelled_posteriors("next"), pause])
+    assert link_ratios(spoken, commands, "char")[2].item() > -0.05
+
+
 def test_confidence_softens_with_temperature():
     scores = torch.tensor([-0.1, -0.3])
     _, sharp = decide(scores, 20, threshold=-1.0, temperature=1.0)
@@ -81,9 +95,12 @@ def test_pronunciation_variants_combine_words():
 def test_threshold_lies_between_true_and_impostor_scores():
     true = np.array([-0.1, -0.2, 0.0, -0.4])
     impostor = np.array([-3.0, -2.5, -4.0, -2.0])
-    assert -2.0 < choose_threshold(true, impostor) < -0.2
-    overlapping = choose_threshold(np.array([-1.0, -0.5, -3.0]), np.array([-2.0, -2.5, -0.8]))
+    assert -2.0 < choose_threshold(true, impostor, floor=-10.0) < -0.2
+    overlapping = choose_threshold(np.array([-1.0, -0.5, -3.0]), np.array([-2.0, -2.5, -0.8]), floor=-10.0)
     assert -3.0 <= overlapping <= -0.5
+    far_apart = choose_threshold(true, np.array([-9.0, -8.0, -7.5]))  # commands unlike each other
+    assert far_apart == DEFAULT_THRESHOLD  # enrollment never loosens the zero-shot threshold
+    assert choose_threshold(true, impostor, floor=-10.0) == choose_threshold(true, impostor, floor=-2.0)
 
 
 def test_low_rank_adapter_starts_at_base_and_merges():
@@ -145,16 +162,22 @@ def test_few_shot_adaptation_learns_commands_and_round_trips(tmp_path):
     assert [r.command for r in loaded.recognize_frames([e.frames for e in test])] == [r.command for r in results]
 
 
-def test_negative_sources_split_an4_and_the_words_left_out():
-    from features.manifest import Utterance
-    from recipes.commands.__main__ import negative_sources
+def test_negative_sources_split_an4_and_the_words_left_out(tmp_path):
+    from features.manifest import Utterance, write_manifest
+    from recipes.commands.__main__ import negative_corpora, negative_sources
 
     test = [Utterance(f"{w}{i}", f"/{w}{i}.wav", w) for w in ("ALEXA", "COMPUTER", "JARVIS") for i in range(3)]
     an4 = [Utterance("a", "/a.wav", "YES"), Utterance("b", "/b.wav", "ALEXA")]
-    sources = negative_sources(test, ["ALEXA", "COMPUTER"], an4)
+    sentences = [Utterance("s", "/s.wav", "Alexa, play some music")]
+    sources = negative_sources(test, ["ALEXA", "COMPUTER"], {"an4": an4, "sentences": sentences})
     assert [u.id for u in sources["an4"]] == ["a"]  # an AN4 utterance that is a command is no negative
+    assert [u.id for u in sources["sentences"]] == ["s"]  # containing a command is not being one
     assert [u.text for u in sources["other_words"]] == ["JARVIS"] * 3
-    assert "other_words" not in negative_sources(test, ["ALEXA", "COMPUTER", "JARVIS"], an4)
+    assert "other_words" not in negative_sources(test, ["ALEXA", "COMPUTER", "JARVIS"], {"an4": an4})
+    write_manifest(sentences, tmp_path / "speechocean762" / "test" / "manifest.jsonl")
+    named = negative_corpora([f"mine={tmp_path / 'speechocean762' / 'test' / 'manifest.jsonl'}",
+                              str(tmp_path / "speechocean762" / "test" / "manifest.jsonl")], tmp_path)
+    assert sorted(named) == ["mine", "speechocean762_test"] and [u.id for u in named["mine"]] == ["s"]
 
 
 def test_espeak_synthesis_gives_distinct_voices_at_16_khz():

@@ -1,6 +1,6 @@
 """Voice-command recipe: zero-shot and k-shot accuracy on speakers not enrolled, false accepts.
 
-    python -m recipes.commands --data ../shared/data/fsdd --base exp/an4/model --shots 1,3,5 --out exp/fsdd
+    python -m recipes.commands --data ../shared/data/fsdd --shots 1,3,5 --out exp/fsdd   # base: the default model
     python -m recipes.commands --demo --out exp/demo     # synthesized speech, no data to download
 
 The corpus's distinct texts are the commands, or the `--commands` among them. Speakers are split
@@ -9,7 +9,8 @@ manifest names no speakers, as in `keywords`); k recordings per command are draw
 enrollment speakers, the base chain is adapted to them, and every test-speaker recording of a
 command is recognised. False acceptance is measured per source of out-of-grammar speech, at the
 threshold each model learned from its own enrollment data:
-  an4          AN4 test utterances (minus any that are themselves a command);
+  an4          AN4 test utterances (minus any that are themselves a command), or the corpora
+               named with `--negatives`;
   other_words  the test split's recordings of the corpus's words left out of `--commands`
                (keywords has only ALEXA / COMPUTER / JARVIS: `--commands ALEXA,COMPUTER` makes
                JARVIS the out-of-grammar word).
@@ -68,15 +69,28 @@ def draw_shots(utterances: list[Utterance], commands: list[str], k: int, seed: i
 
 
 def negative_sources(test: list[Utterance], commands: list[str],
-                     an4: list[Utterance]) -> dict[str, list[Utterance]]:
-    """Out-of-grammar recordings by source: AN4 utterances that are not a command, and the test
-    split's recordings of the corpus's words that are not commands (none when all words are)."""
+                     negatives: dict[str, list[Utterance]]) -> dict[str, list[Utterance]]:
+    """Out-of-grammar recordings by source: each negative corpus's utterances that are not a
+    command, and the test split's recordings of the corpus's words that are not commands (none
+    when all words are)."""
     command_texts = {normalize_text(c) for c in commands}
-    sources = {"an4": [u for u in an4 if normalize_text(u.text or "") not in command_texts]}
+    sources = {name: [u for u in utts if normalize_text(u.text or "") not in command_texts]
+               for name, utts in negatives.items()}
     other_words = [u for u in test if normalize_text(u.text or "") not in command_texts]
     if other_words:
         sources["other_words"] = other_words
     return sources
+
+
+def negative_corpora(specs: list[str], data: Path) -> dict[str, list[Utterance]]:
+    """`[NAME=]MANIFEST` specs (default: AN4 test beside DATA, named an4)."""
+    if not specs:
+        return {"an4": read_corpus(data.parent / "an4" / "test" / "manifest.jsonl")}
+    corpora = {}
+    for spec in specs:
+        name, _, path = spec.rpartition("=") if "=" in spec and not Path(spec).exists() else ("", "", spec)
+        corpora[name or "_".join(Path(path).parent.parts[-2:])] = read_corpus(path)
+    return corpora
 
 
 def false_accepts(recognizer: CommandRecognizer, negatives: dict[str, list[torch.Tensor]]) -> dict[str, float]:
@@ -118,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recipes.commands", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/fsdd", help="corpus folder with manifest.jsonl")
-    parser.add_argument("--base", default="exp/an4/model", help="base chain model folder")
+    parser.add_argument("--base", default="default",
+                        help="base chain model folder (default: the shipped general English model)")
     parser.add_argument("--shots", default="1,3,5")
     parser.add_argument("--out", default=None, help="default: exp/fsdd, or exp/demo with --demo")
     parser.add_argument("--demo", action="store_true",
@@ -126,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commands", default=None,
                         help="comma-separated texts of the corpus to use as commands (default: all); "
                              "the test recordings of the others are out-of-grammar negatives")
-    parser.add_argument("--negatives", default=None,
-                        help="out-of-grammar corpus (default: DATA/../an4/test/manifest.jsonl)")
+    parser.add_argument("--negatives", nargs="+", default=[], metavar="[NAME=]MANIFEST",
+                        help="out-of-grammar corpora (default: an4=DATA/../an4/test/manifest.jsonl)")
     parser.add_argument("--max-negatives", type=int, default=0,
-                        help="score at most this many recordings of the other words (0: all)")
+                        help="score at most this many recordings of each out-of-grammar source (0: all)")
     parser.add_argument("--enroll-speakers", default=None, help="comma-separated; default: first half")
     parser.add_argument("--max-test", type=int, default=0, help="score at most this many test recordings (0: all)")
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
@@ -159,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     test = [u for u in test_all if u.text in commands]
     if args.max_test and len(test) > args.max_test:
         test = random.Random(args.seed).sample(test, args.max_test)
-    an4 = read_corpus(args.negatives or data.parent / "an4" / "test" / "manifest.jsonl")
-    sources = negative_sources(test_all, commands, an4)
-    if "other_words" in sources and args.max_negatives and len(sources["other_words"]) > args.max_negatives:
-        sources["other_words"] = random.Random(args.seed + 1).sample(sources["other_words"], args.max_negatives)
+    sources = negative_sources(test_all, commands, negative_corpora(args.negatives, data))
+    for name, utts in sources.items():
+        if args.max_negatives and len(utts) > args.max_negatives:
+            sources[name] = random.Random(args.seed + 1).sample(utts, args.max_negatives)
 
     out = Path(args.out)
     shot_counts = [int(x) for x in args.shots.split(",")]

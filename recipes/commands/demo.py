@@ -1,6 +1,6 @@
 """Voice-command demo on synthesized speech: nothing to download.
 
-    python -m recipes.commands --demo --base exp/an4/model --out exp/demo
+    python -m recipes.commands --demo --out exp/demo     # base: the shipped default model
 
 espeak-ng (the `espeakng-loader` wheel) speaks each command in enrollment voices and, for the
 test, in other voices (other language variants, voice variants, rates and pitches, none of them
@@ -10,8 +10,8 @@ scores the base model zero-shot, adapts it to the enrollment recordings (as `asr
 saves the command model to OUT/model, recognises the test and out-of-grammar recordings from
 their files (as `asr commands` does), prints the result and writes OUT/results.json.
 
-It needs a base chain model: exp/an4/model is what README's set-up command trains (14 minutes on
-2 cores); any model folder with a char link on top works (`--base`).
+The base chain model is the package's default model unless `--base` names another model folder
+with a char link on top (e.g. exp/an4/model, which README's set-up command trains).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt, read_examples
-from asr.model import ASRModel, write_json_atomically
+from asr.model import ASRModel, model_dir, write_json_atomically
 from features.audio import SAMPLE_RATE
 from features.synth import Voice, available, synthesize
 
@@ -86,7 +86,7 @@ def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int =
     if why:
         print(f"demo: {why}")
         return 2
-    if not (Path(base) / "config.json").exists():
+    if not (model_dir(base) / "config.json").exists():
         print(f"demo: no base model at {base}. Train one first (README's set-up, ~14 min on 2 cores):\n"
               f"    python -m recipes.an4 --data ../shared/data/an4 --out exp/an4\n"
               f"or point --base at any chain model folder with a char link on top.")

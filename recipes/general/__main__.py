@@ -1,7 +1,12 @@
 """The general English model: every labeled corpus in ../shared/data, one recipe, then shipped.
 
-    python -m recipes.general --out exp/general            # train + score (about an hour on 2 cores)
-    python -m recipes.general --out exp/general --ship     # ... and install it as `asr transcribe default`
+    python -m recipes.general --out exp/general            # train 2800 steps + score (about an hour on 2 cores)
+    python -m recipes.general --out exp/general --steps 5600 --minutes 120 --threads 2 --ship
+        # ... resume it to 5600 steps (27 min more), score, and install it as `asr transcribe default`
+
+The shipped model was made by exactly these two runs (OUT/runs.txt records them; the card lists
+them). The second resumes the first's checkpoint with its cosine schedule laid over 5600 steps,
+so its learning rate restarts at about half the peak: not the same as one 5600-step run.
 
 Data: LibriSpeech train-clean-100 (all the labeled utterances there are; 8 speakers held out as
 the dev set), speechocean762 train (non-native read English, half of it children) and AN4 train,
@@ -30,6 +35,7 @@ from recipes.librispeech.__main__ import main as librispeech_main
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 CARD_FILE = "MODEL_CARD.md"
+RUNS_FILE = "runs.txt"  # OUT/runs.txt: the training commands run on OUT, in order
 
 
 def general_arguments(shared: Path) -> list[str]:
@@ -58,14 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def ship(out_dir: Path, target: Path, command: str, shared: Path) -> None:
+def ship(out_dir: Path, target: Path, runs: list[str], shared: Path) -> None:
     """OUT/model -> `target` with fp16 weights (half the size; the chain runs in fp32 after
     loading), its decoding LM, results.json's numbers and a model card."""
     source = out_dir / "model"
     results = json.loads((out_dir / "results.json").read_text())
     weights = {name: tensor.half() if tensor.is_floating_point() else tensor
                for name, tensor in load_file(str(source / WEIGHTS_FILE)).items()}
-    card = model_card(results, command, shared)
+    card = model_card(results, runs, shared, out_dir)
     write_dir_atomically(target, {
         CONFIG_FILE: lambda path: shutil.copyfile(source / CONFIG_FILE, path),
         WEIGHTS_FILE: lambda path: save_file(weights, path),
@@ -79,7 +85,7 @@ def ship(out_dir: Path, target: Path, command: str, shared: Path) -> None:
         path.chmod(0o644)
 
 
-def model_card(results: dict, command: str, shared: Path) -> str:
+def model_card(results: dict, runs: list[str], shared: Path, out_dir: Path) -> str:
     data = results["data"]
     lm_text = data["lm_text"].replace(f"{Path(shared).resolve()}/", "").replace(f"{shared}/", "")
     rows = []
@@ -106,8 +112,8 @@ output: lowercase words, digits spelled out, no punctuation (the toolkit's `norm
   {data['lm_min_count']} times pruned; {', '.join(f'{n:,}' for n in data['lm_ngrams'])}) from {lm_text}
 
 ## Training
-{results['steps']} steps (best on dev at step {results['best_step']}), {results['train_seconds'] / 60:.0f} min on one
-thread of a 2-core CPU. Trainable: {results['trainable_params']:,} of {results['total_params']:,} parameters
+{results['steps']} steps (best on dev at step {results['best_step']}), {results['train_seconds'] / 60:.0f} min of training on a
+2-core CPU. Trainable: {results['trainable_params']:,} of {results['total_params']:,} parameters
 ({100 * results['trainable_share']:.1f}%); the encoder is frozen. Weights shipped in fp16 (scored below
 before that rounding; `tests/test_default_model.py` checks the shipped weights on test-clean).
 
@@ -126,23 +132,40 @@ Whisper tiny.en on the same sets, side by side: benchmarks/RESULTS.md.
 - speechocean762 speakers are Mandarin speakers of English, half of them children; LibriSpeech
   is read audiobooks; AN4 is spelled letters, digits and short commands.
 
-Reproduce: `{command}`
+Reproduce, run in this order (a later run resumes the checkpoint of the one before):
+
+{chr(10).join(f"    {run}" for run in runs) or "    (runs not recorded)"}
+    python -m recipes.general --out {out_dir} --ship-only
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
-    command = f"python -m recipes.general --out {args.out} --steps {args.steps} --minutes {args.minutes:g} --ship"
     if not args.ship_only:
+        # A run started again on the same OUT resumes its checkpoint (with --steps raised, its
+        # cosine schedule is laid over the new total): the card lists every run, in order.
+        record_run(out, f"python -m recipes.general --out {args.out} --steps {args.steps} "
+                        f"--minutes {args.minutes:g} --threads {args.threads}")
         librispeech_main(general_arguments(Path(args.shared)) + [
             "--out", str(out), "--steps", str(args.steps), "--minutes", str(args.minutes),
             "--threads", str(args.threads)])
     if args.ship or args.ship_only:
         target = model_dir("default")
-        ship(out, target, command, Path(args.shared))
+        ship(out, target, recorded_runs(out), Path(args.shared))
         print(f"shipped {out / 'model'} as the default model: {target}")
     return 0
+
+
+def record_run(out: Path, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / RUNS_FILE, "a", encoding="utf-8") as runs:
+        runs.write(command + "\n")
+
+
+def recorded_runs(out: Path) -> list[str]:
+    path = out / RUNS_FILE
+    return path.read_text().split("\n")[:-1] if path.exists() else []
 
 
 if __name__ == "__main__":

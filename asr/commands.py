@@ -136,9 +136,13 @@ def link_ratios(log_probs: torch.Tensor, commands: list[CompiledCommand], link: 
     owners = torch.tensor([i for i, command in enumerate(commands) for _ in command.targets[link]])
     scores = ctc_log_likelihoods(scored, variants)
     best = torch.full((len(commands),), -math.inf).scatter_reduce(0, owners, scores, reduce="amax")
-    speech = int((log_probs.argmax(-1) != 0).sum())  # 0: the CTC blank, as in ctc_log_likelihoods
     labels = torch.tensor([min(len(t) for t in command.targets[link]) for command in commands])
-    return (best - best_path_log_likelihood(scored)) / (repeat * labels.clamp(min=max(speech, 1)))
+    return (best - best_path_log_likelihood(scored)) / (repeat * labels.clamp(min=speech_frames(log_probs)))
+
+
+def speech_frames(log_probs: torch.Tensor) -> int:
+    """Frames whose best token is not the CTC blank (0, as in ctc_log_likelihoods); at least 1."""
+    return max(int((log_probs.argmax(-1) != 0).sum()), 1)
 
 
 def combine_links(ratios: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
@@ -218,8 +222,8 @@ class CommandRecognizer:
         results = []
         for i in range(len(frames)):
             ratios = {link: link_ratios(per_link[link][i], self.commands, link, repeat) for link in self.links}
-            speech = int((per_link[self.links[0]][i].argmax(-1) != 0).sum())
-            results.append((combine_links(ratios, self.config.link_weights), repeat * max(speech, 1)))
+            tokens = repeat * speech_frames(per_link[self.links[0]][i])
+            results.append((combine_links(ratios, self.config.link_weights), tokens))
         return results
 
     def recognize_frames(self, frames: list[torch.Tensor], paths: list[str] | None = None) -> list[Recognition]:

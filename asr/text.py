@@ -37,6 +37,7 @@ _NUMBER = re.compile(
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
 _NOT_ALLOWED = re.compile(r"[^a-z' ]+")
 _LOOSE_APOSTROPHE = re.compile(r"(?<![a-z])'|'(?![a-z])")
+_ALREADY_NORMAL = re.compile(r"[a-z]+(?: [a-z]+)*")  # text that normalize_text leaves as it is
 
 
 def cardinal(number: int) -> str:
@@ -156,6 +157,8 @@ def _strip_accents(text: str) -> str:
 
 def normalize_text(text: str) -> str:
     """The shared normalization: 'Enter 52.' -> 'enter fifty two', "Don't-stop" -> "don't stop"."""
+    if _ALREADY_NORMAL.fullmatch(text):  # most of a lexicon or LM text: 0.7 s per 30k-word lexicon
+        return text
     text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
     text = _strip_accents(text)
     text = _NUMBER.sub(_spell_number, text)

@@ -42,17 +42,17 @@ from features.manifest import read_corpus
 COMMANDS_FILE = "commands.json"
 NONE = "none"
 MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
-# Zero-shot "none" threshold on the per-token log-likelihood ratio; enrollment may only raise it.
-# The most permissive value (0.05 grid) with <= 1 % of out-of-grammar sentences accepted as a
-# digit by the shipped default model: 500 speechocean762 train sentences (benchmarks/RESULTS.md,
-# "Voice commands"). Re-derive it when the default model changes.
+# Zero-shot "none" threshold on the per-token log-likelihood ratio, for models whose config has
+# no `command_threshold` of their own (fit_zero_shot_threshold); enrollment may only raise it.
+# It is what the rule gave the shipped default model (benchmarks/RESULTS.md, "Voice commands").
 DEFAULT_THRESHOLD = -1.8
+ZERO_SHOT_MAX_ACCEPTED = 0.01  # share of out-of-grammar sentences the zero-shot threshold lets in
 
 
 @dataclass
 class CommandConfig:
     commands: list[str]  # as the user wrote them; recognition uses their normalized text
-    threshold: float = DEFAULT_THRESHOLD  # below it: "none"
+    threshold: float | None = None  # below it: "none"; None: the model's zero-shot threshold
     temperature: float = 1.0  # divides summed ratios before the confidence softmax
     link_weights: dict[str, float] = field(default_factory=lambda: {"char": 0.5, "phone": 0.5})
     # Each chain frame (25 Hz) is scored as this many: a 0.2-s "seven" has fewer frames than
@@ -184,6 +184,39 @@ def choose_threshold(true_scores: np.ndarray, impostor_scores: np.ndarray, floor
     return max(float(candidates[int(np.argmin(errors))]), floor)
 
 
+def zero_shot_threshold(model: ASRModel) -> float:
+    """The model's own fitted zero-shot threshold, or DEFAULT_THRESHOLD for a model never fitted."""
+    fitted = model.config.command_threshold
+    return DEFAULT_THRESHOLD if fitted is None else fitted
+
+
+def most_permissive_threshold(negative_scores: np.ndarray, max_accepted: float = ZERO_SHOT_MAX_ACCEPTED,
+                              step: float = 0.05) -> float:
+    """The lowest threshold on a `step` grid that accepts at most `max_accepted` of the
+    out-of-grammar recordings whose best command scores are given."""
+    scores = np.sort(np.asarray(negative_scores, dtype=np.float64))
+    if not len(scores):
+        raise ValueError("no out-of-grammar scores to fit a threshold on")
+    allowed = int(math.floor(max_accepted * len(scores)))  # this many may score at or above it
+    # Accepting at most `allowed` means lying above the (allowed+1)-th highest score.
+    must_exceed = scores[len(scores) - allowed - 1]
+    threshold = math.floor(must_exceed / step) * step
+    while (scores >= threshold).sum() > allowed:  # grid rounding may land on the score itself
+        threshold += step
+    return round(threshold, 6)
+
+
+def fit_zero_shot_threshold(model: ASRModel, commands: list[str], negative_frames: list[torch.Tensor],
+                            max_accepted: float = ZERO_SHOT_MAX_ACCEPTED) -> float:
+    """The rule behind a model's `command_threshold`: score out-of-grammar recordings (encoder
+    frames) against a command list and keep the most permissive threshold that accepts at most
+    `max_accepted` of them. Scores differ from model to model (-1.35 and -1.8 for two trainings
+    of the default model, -3.7 for the AN4 recipe's), so each model carries its own."""
+    recognizer = CommandRecognizer(model, CommandConfig(list(commands), threshold=0.0))
+    best = np.array([float(scores.max()) for scores, _ in recognizer.score_frames(negative_frames)])
+    return most_permissive_threshold(best, max_accepted)
+
+
 def choose_temperature(score_rows: list[torch.Tensor], tokens: list[int], labels: list[int],
                        threshold: float) -> float:
     """The temperature that gives the true command (with "none" as a competitor) the best likelihood."""
@@ -207,6 +240,8 @@ class CommandRecognizer:
     def __init__(self, model: ASRModel, config: CommandConfig, lexicon: Lexicon | None = None):
         self.model = model
         self.config = config
+        if config.threshold is None:
+            config.threshold = zero_shot_threshold(model)
         vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies
                         if name in ("char", "phone")}
         if "phone" in vocabularies and lexicon is None:
@@ -416,7 +451,7 @@ def calibrate(recognizer: CommandRecognizer, frames: list[torch.Tensor], labels:
     true = np.array([float(scores[label]) for (scores, _), label in zip(scored, labels)])
     impostor = np.array([float(torch.cat([scores[:label], scores[label + 1:]]).max())
                          for (scores, _), label in zip(scored, labels)])
-    threshold = choose_threshold(true, impostor)
+    threshold = choose_threshold(true, impostor, floor=zero_shot_threshold(recognizer.model))
     temperature = choose_temperature([s for s, _ in scored], [n for _, n in scored], labels, threshold)
     return {"threshold": threshold, "temperature": temperature,
             "true_median": float(np.median(true)), "impostor_median": float(np.median(impostor))}

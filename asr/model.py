@@ -41,6 +41,9 @@ class ModelConfig:
     chain: ChainConfig
     vocabularies: dict[str, list[str]] = field(default_factory=dict)  # CTC link name -> tokens
     output: str = "char"  # the link whose posteriors are decoded to text
+    # Zero-shot "none" threshold for voice commands with this model, per token, fitted on
+    # out-of-grammar speech (asr.commands.fit_zero_shot_threshold); None: asr.commands' default.
+    command_threshold: float | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict:
@@ -158,14 +161,14 @@ class ASRModel(nn.Module):
         config = self.config.to_dict()
         weights = {k: v.detach().contiguous().cpu() for k, v in self.chain.state_dict().items()}
         writers = {
-            CONFIG_FILE: lambda p: _write_json(p, config),
+            CONFIG_FILE: lambda p: write_json(p, config),
             WEIGHTS_FILE: lambda p: save_file(weights, p, metadata={"format": "pt"}),
         }
         if self.codebook is not None:
             codebook = {k: v.contiguous() for k, v in self.codebook.items()}
             writers[CODEBOOK_FILE] = lambda p: save_file(codebook, p)
         for name, content in (extra_json or {}).items():
-            writers[name] = lambda p, content=content: _write_json(p, content)
+            writers[name] = lambda p, content=content: write_json(p, content)
         write_dir_atomically(path, writers)
 
     @classmethod
@@ -221,11 +224,12 @@ def write_json_atomically(path: str | os.PathLike, data: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    _write_json(str(tmp), data)
+    write_json(str(tmp), data)
     os.replace(tmp, path)
 
 
-def _write_json(path: str, data: dict) -> None:
+def write_json(path: str, data: dict) -> None:
+    """Plain, durable JSON write: for files inside a folder that write_dir_atomically swaps in."""
     with open(path, "w", encoding="utf-8") as out:
         json.dump(data, out, indent=2)
         out.write("\n")

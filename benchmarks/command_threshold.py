@@ -1,10 +1,13 @@
-"""The zero-shot "none" threshold rule behind asr.commands.DEFAULT_THRESHOLD.
+"""Fit a model's zero-shot "none" threshold for voice commands, and optionally store it.
 
-    python benchmarks/command_threshold.py [--base default]
+    python benchmarks/command_threshold.py [--base default] [--write]
 
 Scores 500 speechocean762 *train* sentences (every 5th by id, none of them a digit) against the
 ten FSDD digits with the base model, and prints the most permissive threshold on a 0.05 grid
-that accepts at most 1 % of them as a digit.
+that accepts at most 1 % of them as a digit (`asr.commands.fit_zero_shot_threshold`). With
+`--write` the value goes into the model's config.json as `command_threshold`, which
+`asr adapt` and `asr commands` then use instead of asr.commands.DEFAULT_THRESHOLD.
+`python -m recipes.general --ship` does the same for the model it ships.
 """
 from __future__ import annotations
 
@@ -12,39 +15,35 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from asr.commands import CommandConfig, CommandRecognizer  # noqa: E402
-from asr.encoder import load_encoder  # noqa: E402
-from asr.model import ASRModel  # noqa: E402
-from asr.text import normalize_text  # noqa: E402
-from features.manifest import read_corpus  # noqa: E402
+from asr.commands import fit_zero_shot_threshold  # noqa: E402
+from asr.model import CONFIG_FILE, ASRModel, model_dir, write_json_atomically  # noqa: E402
+from recipes.general.__main__ import DIGITS, SHARED, threshold_sentences  # noqa: E402
 from training.cache import encode_corpus  # noqa: E402
 from training.supervised import default_cache_dir  # noqa: E402
-
-DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
-SENTENCES = REPO.parent / "shared" / "data" / "speechocean762" / "train" / "manifest.jsonl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default="default")
+    parser.add_argument("--shared", default=str(SHARED))
     parser.add_argument("--max-accepted", type=float, default=0.01)
+    parser.add_argument("--write", action="store_true", help="store the threshold in the model's config.json")
     args = parser.parse_args()
-    digits = {normalize_text(d) for d in DIGITS}
-    sentences = [u for u in read_corpus(SENTENCES) if normalize_text(u.text or "") not in digits]
-    negatives = sorted(sentences, key=lambda u: u.id)[::5][:500]
-    encoder = load_encoder(ASRModel.load(args.base).config.encoder)
-    frames = encode_corpus(negatives, encoder, default_cache_dir(), progress=True).frames
-    recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(DIGITS))
-    best = np.array([float(scores.max()) for scores, _ in recognizer.score_frames(frames)])
-    grid = np.round(np.arange(-3.0, 0.0, 0.05), 2)
-    threshold = min(t for t in grid if (best >= t).mean() <= args.max_accepted)
-    print(f"{args.base}: {len(best)} sentences; threshold {threshold} accepts {(best >= threshold).mean():.1%}")
+    negatives = threshold_sentences(Path(args.shared))
+    model = ASRModel.load(args.base)
+    frames = encode_corpus(negatives, model.encoder, default_cache_dir(), progress=True).frames
+    threshold = fit_zero_shot_threshold(model, DIGITS, frames, args.max_accepted)
+    print(f"{args.base}: {len(frames)} sentences; threshold {threshold} "
+          f"(at most {args.max_accepted:.0%} accepted as a digit)")
+    if args.write:
+        model.config.command_threshold = threshold
+        path = model_dir(args.base) / CONFIG_FILE
+        write_json_atomically(path, model.config.to_dict())
+        print(f"written to {path}")
 
 
 if __name__ == "__main__":

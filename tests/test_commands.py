@@ -10,8 +10,8 @@ import torch
 
 from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
                           calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
-                          link_ratios, pronunciation_variants, read_commands, read_examples,
-                          train_adapters)
+                          fit_zero_shot_threshold, link_ratios, most_permissive_threshold,
+                          pronunciation_variants, read_commands, read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.text import CHARACTERS
 from tests.synthetic import TinyEncoder, synthetic_examples, tiny_model
@@ -101,6 +101,36 @@ def test_threshold_lies_between_true_and_impostor_scores():
     far_apart = choose_threshold(true, np.array([-9.0, -8.0, -7.5]))  # commands unlike each other
     assert far_apart == DEFAULT_THRESHOLD  # enrollment never loosens the zero-shot threshold
     assert choose_threshold(true, impostor, floor=-10.0) == choose_threshold(true, impostor, floor=-2.0)
+
+
+def test_most_permissive_threshold_lets_in_at_most_the_share_asked():
+    rng = np.random.default_rng(0)
+    for n, share in [(500, 0.01), (117, 0.02), (40, 0.0)]:
+        scores = rng.normal(-3.0, 1.0, n)
+        threshold = most_permissive_threshold(scores, share)
+        grid = np.round(np.arange(-12.0, 3.0, 0.05), 6)
+        expected = min(t for t in grid if (scores >= t).mean() <= share)  # the rule, by brute force
+        assert threshold == pytest.approx(expected)
+        assert (scores >= threshold).mean() <= share < (scores >= threshold - 0.05).mean()
+    assert most_permissive_threshold(np.array([-2.0, -1.0]), 0.0) == pytest.approx(-0.95)  # on the grid
+    with pytest.raises(ValueError):
+        most_permissive_threshold(np.array([]))
+
+
+def test_a_models_own_zero_shot_threshold_is_used_and_floors_enrollment():
+    torch.manual_seed(0)
+    model = tiny_model(("char",))
+    negatives = [e.frames for e in synthetic_examples(60, seed=5)]
+    fitted = fit_zero_shot_threshold(model, COMMANDS, negatives, max_accepted=0.05)
+    assert CommandRecognizer(model, CommandConfig(COMMANDS)).config.threshold == DEFAULT_THRESHOLD  # not fitted
+    assert fitted != DEFAULT_THRESHOLD
+    model.config.command_threshold = fitted
+    recognizer = CommandRecognizer(model, CommandConfig(COMMANDS))
+    assert recognizer.config.threshold == fitted
+    assert np.mean([r.command != NONE for r in recognizer.recognize_frames(negatives)]) <= 0.05
+    assert CommandRecognizer(model, CommandConfig(COMMANDS, threshold=-0.5)).config.threshold == -0.5
+    # Enrollment may raise the model's threshold, never lower it below it.
+    assert calibrate(recognizer, negatives[:6], [0, 1, 2, 0, 1, 2])["threshold"] >= fitted
 
 
 def test_low_rank_adapter_starts_at_base_and_merges():

@@ -15,8 +15,9 @@ decoding lexicon and pruned 3-gram LM come from LibriSpeech's train-clean-100 te
 training transcripts. Test sets: LibriSpeech test-clean, speechocean762 test, AN4 test.
 
 This is `recipes.librispeech` with those arguments fixed (see `general_arguments`); `--ship` then
-copies OUT/model into the package (asr/models/default) with fp16 weights and writes its model
-card from OUT/results.json.
+copies OUT/model into the package (asr/models/default) with fp16 weights, fits its zero-shot
+voice-command threshold (`threshold_sentences`) into its config.json and writes its model card
+from OUT/results.json.
 """
 from __future__ import annotations
 
@@ -28,14 +29,30 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from asr.commands import fit_zero_shot_threshold
 from asr.lm import LM_FILE, WORDS_FILE
-from asr.model import CONFIG_FILE, WEIGHTS_FILE, model_dir, write_dir_atomically
+from asr.model import CONFIG_FILE, WEIGHTS_FILE, ASRModel, model_dir, write_dir_atomically, write_json
+from asr.text import normalize_text
+from features.manifest import Utterance, read_corpus
 from recipes.librispeech.__main__ import main as librispeech_main
+from training.cache import encode_corpus
+from training.supervised import default_cache_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 CARD_FILE = "MODEL_CARD.md"
 RUNS_FILE = "runs.txt"  # OUT/runs.txt: the training commands run on OUT, in order
+# The command list the zero-shot threshold is fitted for: short words, as commands are.
+DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+
+
+def threshold_sentences(shared: Path, count: int = 500) -> list[Utterance]:
+    """Out-of-grammar speech to fit the zero-shot command threshold on: every 5th speechocean762
+    train sentence by id (none of them a digit), `count` of them."""
+    digits = {normalize_text(d) for d in DIGITS}
+    sentences = [u for u in read_corpus(shared / "speechocean762" / "train" / "manifest.jsonl")
+                 if normalize_text(u.text or "") not in digits]
+    return sorted(sentences, key=lambda u: u.id)[::5][:count]
 
 
 def general_arguments(shared: Path) -> list[str]:
@@ -73,8 +90,11 @@ def ship(out_dir: Path, target: Path, runs: list[str], shared: Path) -> None:
     weights = {name: tensor.half() if tensor.is_floating_point() else tensor
                for name, tensor in load_file(str(source / WEIGHTS_FILE)).items()}
     card = model_card(results, runs, shared, out_dir)
+    model = ASRModel.load(source)
+    frames = encode_corpus(threshold_sentences(shared), model.encoder, default_cache_dir(), progress=True).frames
+    model.config.command_threshold = fit_zero_shot_threshold(model, DIGITS, frames)
     write_dir_atomically(target, {
-        CONFIG_FILE: lambda path: shutil.copyfile(source / CONFIG_FILE, path),
+        CONFIG_FILE: lambda path: write_json(path, model.config.to_dict()),
         WEIGHTS_FILE: lambda path: save_file(weights, path),
         WORDS_FILE: lambda path: shutil.copyfile(source / WORDS_FILE, path),
         LM_FILE: lambda path: shutil.copyfile(source / LM_FILE, path),

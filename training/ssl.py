@@ -40,8 +40,8 @@ class SSLConfig:
     d_model: int = 256
     layers: int = 2  # transformer layers of the unit link
     # Chance that a chain frame starts a masked span: with 5-frame spans ~34 % of frames end up
-    # masked. 0.08 beat HuBERT's ~55 % (0.15) and 0.04 in the AN4 10 %-label ablation
-    # (benchmarks/RESULTS.md, "Self-supervised stage").
+    # masked. 0.08 gave a lower beam WER than HuBERT's ~55 % (0.15) and than 0.04 in the AN4
+    # 10 %-label ablation, by less than the seeds' spread (benchmarks/RESULTS.md, "Self-supervised stage").
     mask_prob: float = 0.08
     mask_span: int = 5  # chain frames (25 Hz): 0.2 s
     iterations: int = 1  # > 1: re-cluster the unit link's hidden states and train on those units

@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -239,9 +239,9 @@ class CommandRecognizer:
 
     def __init__(self, model: ASRModel, config: CommandConfig, lexicon: Lexicon | None = None):
         self.model = model
-        self.config = config
-        if config.threshold is None:
-            config.threshold = zero_shot_threshold(model)
+        # A copy: the caller's config stays as given; "no threshold" means the model's own.
+        self.config = replace(config, threshold=zero_shot_threshold(model) if config.threshold is None
+                              else config.threshold)
         vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies
                         if name in ("char", "phone")}
         if "phone" in vocabularies and lexicon is None:

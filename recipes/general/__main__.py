@@ -27,7 +27,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from asr.commands import fit_zero_shot_threshold
 from asr.lm import LM_FILE, WORDS_FILE
@@ -87,10 +87,10 @@ def ship(out_dir: Path, target: Path, runs: list[str], shared: Path) -> None:
     loading), its decoding LM, results.json's numbers and a model card."""
     source = out_dir / "model"
     results = json.loads((out_dir / "results.json").read_text())
-    weights = {name: tensor.half() if tensor.is_floating_point() else tensor
-               for name, tensor in load_file(str(source / WEIGHTS_FILE)).items()}
-    card = model_card(results, runs, shared, out_dir)
     model = ASRModel.load(source)
+    weights = {name: (tensor.half() if tensor.is_floating_point() else tensor).contiguous()
+               for name, tensor in model.chain.state_dict().items()}
+    card = model_card(results, runs, shared, out_dir)
     frames = encode_corpus(threshold_sentences(shared), model.encoder, default_cache_dir(), progress=True).frames
     model.config.command_threshold = fit_zero_shot_threshold(model, DIGITS, frames)
     write_dir_atomically(target, {

@@ -13,7 +13,14 @@ and every utterance length, however much silence surrounds the speech. Link rati
 over the commands' and "none"'s summed (not per-token) ratios, divided by a temperature.
 
 A command model folder is a model folder (`config.json`, `model.safetensors`) plus
-`commands.json` (`CommandConfig`), all written together atomically.
+`commands.json` (`CommandConfig`) and, once adapted from a base model with a fitted zero-shot
+threshold, `base_links.safetensors` (the base's values of the tensors adaptation changed), all
+written together atomically.
+
+An adapted chain has heard nothing but the commands, so a word that merely sounds near one
+("JARVIS" for "ALEXA") can score as high as the command itself. The base chain, which heard
+general speech, keeps a say: a command is a candidate only where the base scores it within
+`CommandConfig.base_margin` of the base's own zero-shot threshold.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from asr.chain import ctc_losses, pad_sequences
@@ -40,6 +48,7 @@ from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_st
 from features.manifest import read_corpus
 
 COMMANDS_FILE = "commands.json"
+BASE_LINKS_FILE = "base_links.safetensors"
 NONE = "none"
 MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
 # Zero-shot "none" threshold on the per-token log-likelihood ratio, for models whose config has
@@ -58,6 +67,10 @@ class CommandConfig:
     # Each chain frame (25 Hz) is scored as this many: a 0.2-s "seven" has fewer frames than
     # letters, which CTC cannot align at all. Repeating frames makes it scorable, not likelier.
     frame_repeat: int = 2
+    # After adaptation a command must also score at least (the base model's zero-shot threshold
+    # - base_margin) under the base chain; None: no such check. 1.5 was chosen on recordings no
+    # benchmark scores: JARVIS from the keywords' enrollment half, FSDD's enrolled speakers.
+    base_margin: float | None = 1.5
 
     @classmethod
     def from_dict(cls, data: dict) -> "CommandConfig":
@@ -151,6 +164,11 @@ def combine_links(ratios: dict[str, torch.Tensor], weights: dict[str, float]) ->
     return sum(ratios[link] * (w / total) for link, w in used.items())
 
 
+def plausible_to_base(scores: torch.Tensor, base_scores: torch.Tensor, base_floor: float) -> torch.Tensor:
+    """The adapted chain's scores, with -inf for each command the base chain scores below `base_floor`."""
+    return scores.masked_fill(base_scores < base_floor, -math.inf)
+
+
 def decide(scores: torch.Tensor, tokens: int, threshold: float, temperature: float) -> tuple[int, float]:
     """Index of the winning command (-1 for "none") and its confidence.
 
@@ -237,8 +255,12 @@ def choose_temperature(score_rows: list[torch.Tensor], tokens: list[int], labels
 class CommandRecognizer:
     """A chain model and a command list: recordings in, a command or "none" out."""
 
-    def __init__(self, model: ASRModel, config: CommandConfig, lexicon: Lexicon | None = None):
+    def __init__(self, model: ASRModel, config: CommandConfig, lexicon: Lexicon | None = None,
+                 base_weights: dict[str, torch.Tensor] | None = None):
         self.model = model
+        # Where adaptation changed the chain: those tensors as the base model had them.
+        self.base_weights = base_weights or {}
+        self._base_model: ASRModel | None = None
         # A copy: the caller's config stays as given; "no threshold" means the model's own.
         self.config = replace(config, threshold=zero_shot_threshold(model) if config.threshold is None
                               else config.threshold)
@@ -249,11 +271,13 @@ class CommandRecognizer:
         self.commands = [compile_command(text, vocabularies, lexicon) for text in config.commands]
         self.links = [link for link in vocabularies if config.link_weights.get(link, 0.0) > 0]
 
-    def score_frames(self, frames: list[torch.Tensor]) -> list[tuple[torch.Tensor, int]]:
+    def score_frames(self, frames: list[torch.Tensor], model: ASRModel | None = None) -> list[tuple[torch.Tensor, int]]:
         """Per recording: the combined per-token ratio of every command, and the tokens at stake
-        (the best path's non-blank frames, each scored `frame_repeat` times)."""
+        (the best path's non-blank frames, each scored `frame_repeat` times). `model`: another
+        chain to score with (the base one) instead of the recognizer's."""
         repeat = self.config.frame_repeat
-        per_link = {link: self.model.posteriors(frames, link=link) for link in self.links}
+        model = model or self.model
+        per_link = {link: model.posteriors(frames, link=link) for link in self.links}
         results = []
         for i in range(len(frames)):
             ratios = {link: link_ratios(per_link[link][i], self.commands, link, repeat) for link in self.links}
@@ -261,11 +285,27 @@ class CommandRecognizer:
             results.append((combine_links(ratios, self.config.link_weights), tokens))
         return results
 
+    def base_model(self) -> ASRModel | None:
+        """The chain as it was before adaptation (None when not adapted, or the check is off)."""
+        if not self.base_weights or self.config.base_margin is None:
+            return None
+        if self._base_model is None:
+            base = ASRModel(self.model.config)
+            base.chain.load_state_dict({**self.model.chain.state_dict(), **self.base_weights})
+            self._base_model = base.eval()
+        return self._base_model
+
     def recognize_frames(self, frames: list[torch.Tensor], paths: list[str] | None = None) -> list[Recognition]:
         paths = paths or [""] * len(frames)
+        scored = self.score_frames(frames)
+        base = self.base_model()
+        if base is not None:
+            floor = zero_shot_threshold(base) - self.config.base_margin
+            base_scored = self.score_frames(frames, base)
         results = []
-        for path, (scores, n) in zip(paths, self.score_frames(frames)):
-            index, confidence = decide(scores, n, self.config.threshold, self.config.temperature)
+        for i, (path, (scores, n)) in enumerate(zip(paths, scored)):
+            candidates = scores if base is None else plausible_to_base(scores, base_scored[i][0], floor)
+            index, confidence = decide(candidates, n, self.config.threshold, self.config.temperature)
             best = int(scores.argmax())
             results.append(Recognition(path, self.config.commands[index] if index >= 0 else NONE,
                                        round(confidence, 4), round(float(scores[best]), 4),
@@ -287,8 +327,9 @@ class CommandRecognizer:
         return results
 
     def save(self, path: str | os.PathLike) -> None:
-        """The model folder and commands.json, swapped in together."""
-        self.model.save(path, extra_json={COMMANDS_FILE: asdict(self.config)})
+        """The model folder, commands.json and the base's tensors, swapped in together."""
+        extra = {BASE_LINKS_FILE: self.base_weights} if self.base_weights else None
+        self.model.save(path, extra_json={COMMANDS_FILE: asdict(self.config)}, extra_tensors=extra)
 
     @classmethod
     def load(cls, path: str | os.PathLike, encoder: torch.nn.Module | None = None) -> "CommandRecognizer":
@@ -296,7 +337,8 @@ class CommandRecognizer:
         if not (path / COMMANDS_FILE).exists():
             raise FileNotFoundError(f"{path}: not a command model (no {COMMANDS_FILE}); make one with asr adapt")
         config = CommandConfig.from_dict(json.loads((path / COMMANDS_FILE).read_text()))
-        return cls(ASRModel.load(path, encoder), config)
+        base = load_file(str(path / BASE_LINKS_FILE)) if (path / BASE_LINKS_FILE).exists() else None
+        return cls(ASRModel.load(path, encoder), config, base_weights=base)
 
 
 def read_commands(path: str | os.PathLike) -> list[str]:
@@ -476,7 +518,13 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
         clip_labels.extend([label] * len(copies))
     frames = encode_utterances(recognizer.model.encoder, clips)
     targets = training_targets(recognizer, frames, clip_labels)
+    before = {name: tensor.clone() for name, tensor in recognizer.model.chain.state_dict().items()}
     trained = train_adapters(recognizer.model, frames, targets, config)
+    if recognizer.model.config.command_threshold is not None:  # a base whose zero-shot scores were checked
+        after = recognizer.model.chain.state_dict()
+        changed = {name: tensor for name, tensor in before.items() if not torch.equal(tensor, after[name])}
+        recognizer.base_weights = {**changed, **recognizer.base_weights}  # adapted twice: the first base
+        recognizer._base_model = None
     calibration = calibrate(recognizer, frames, clip_labels)
     recognizer.config.threshold = calibration["threshold"]
     recognizer.config.temperature = calibration["temperature"]

@@ -156,8 +156,10 @@ class ASRModel(nn.Module):
         return {"trainable_params": trainable, "total_params": total,
                 "trainable_share": round(trainable / total, 4)}
 
-    def save(self, path: str | os.PathLike, extra_json: dict[str, dict] | None = None) -> None:
-        """Write the model folder; `extra_json` adds files (name -> content) in the same swap."""
+    def save(self, path: str | os.PathLike, extra_json: dict[str, dict] | None = None,
+             extra_tensors: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+        """Write the model folder; `extra_json` and `extra_tensors` (safetensors) add files
+        (name -> content) in the same swap."""
         config = self.config.to_dict()
         weights = {k: v.detach().contiguous().cpu() for k, v in self.chain.state_dict().items()}
         writers = {
@@ -169,6 +171,9 @@ class ASRModel(nn.Module):
             writers[CODEBOOK_FILE] = lambda p: save_file(codebook, p)
         for name, content in (extra_json or {}).items():
             writers[name] = lambda p, content=content: write_json(p, content)
+        for name, tensors in (extra_tensors or {}).items():
+            tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+            writers[name] = lambda p, tensors=tensors: save_file(tensors, p)
         write_dir_atomically(path, writers)
 
     @classmethod

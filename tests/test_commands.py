@@ -10,7 +10,7 @@ import torch
 
 from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
                           calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
-                          fit_zero_shot_threshold, link_ratios, most_permissive_threshold,
+                          fit_zero_shot_threshold, link_ratios, most_permissive_threshold, plausible_to_base,
                           pronunciation_variants, read_commands, read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.text import CHARACTERS
@@ -133,6 +133,16 @@ def test_a_models_own_zero_shot_threshold_is_used_and_floors_enrollment():
     assert calibrate(recognizer, negatives[:6], [0, 1, 2, 0, 1, 2])["threshold"] >= fitted
 
 
+def test_a_command_the_base_chain_finds_implausible_is_no_candidate():
+    adapted = torch.tensor([-0.1, -1.0, -6.0])  # "ALEXA", "COMPUTER", ... as the adapted chain scores them
+    base = torch.tensor([-4.0, -1.2, -2.0])  # the base chain: the first is far from what it heard
+    candidates = plausible_to_base(adapted, base, base_floor=-3.3)
+    assert torch.isinf(candidates[0]) and candidates[1:].tolist() == adapted[1:].tolist()
+    assert decide(candidates, 5, threshold=-1.8, temperature=1.0)[0] == 1  # the next best still competes
+    index, confidence = decide(plausible_to_base(adapted, torch.full((3,), -5.0), -3.3), 5, -1.8, 1.0)
+    assert index == -1 and 0.0 < confidence <= 1.0  # nothing plausible to the base: "none"
+
+
 def test_low_rank_adapter_starts_at_base_and_merges():
     base = torch.nn.Linear(6, 4)
     adapter = LowRankAdapter(base, rank=2)
@@ -245,9 +255,12 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     torch.manual_seed(0)
     encoder = load_encoder("whisper-tiny.en")
     config = build_config("whisper-tiny.en", encoder.dim, ["char"], d_model=96, layers_per_link=1)
-    recognizer = CommandRecognizer(ASRModel(config, encoder), CommandConfig(list(words)))
+    config.command_threshold = DEFAULT_THRESHOLD  # as if fitted: adaptation then keeps the base's tensors
+    # A fresh link is no judge of plausibility: no base check here (base_margin=None).
+    recognizer = CommandRecognizer(ASRModel(config, encoder), CommandConfig(list(words), base_margin=None))
     test_frames = encode_utterances(encoder, [load_audio(u.audio) for u in test])
     before = np.mean([r.best == u.text for r, u in zip(recognizer.recognize_frames(test_frames), test)])
+    base_posteriors = recognizer.model.posteriors(test_frames)
 
     summary = adapt_recognizer(recognizer, [load_audio(u.audio) for u in enroll], [words.index(u.text) for u in enroll],
                                AdaptConfig(steps=60, lr=5e-3, whole_top_link=True, anchor=0.0, copies=1))
@@ -256,10 +269,22 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     accuracy = np.mean([c == u.text for c, u in zip(after, test)])
     assert accuracy >= 0.8 and accuracy > before + 0.2, (before, accuracy)
 
+    assert recognizer.base_model() is None  # the check is off
+    recognizer.config.base_margin = 1.5
+    rebuilt = recognizer.base_model().posteriors(test_frames)  # the base chain, exactly as it was
+    assert all(torch.equal(a, b) for a, b in zip(rebuilt, base_posteriors))
+    assert 0 < sum(t.numel() for t in recognizer.base_weights.values()) < sum(
+        p.numel() for p in recognizer.model.chain.parameters())  # only what adaptation changed
+    recognizer.config.base_margin = None
+
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not audio")
     recognizer.save(tmp_path / "cmd")
+    assert (tmp_path / "cmd" / "base_links.safetensors").exists()
     loaded = CommandRecognizer.load(tmp_path / "cmd", encoder)
+    loaded.config.base_margin = 1.5
+    assert all(torch.equal(a, b) for a, b in zip(loaded.base_model().posteriors(test_frames), base_posteriors))
+    loaded.config.base_margin = None
     results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio])
     assert results[1].error and results[1].command == NONE
     assert [results[0].command, results[2].command] == [after[0], after[-1]]

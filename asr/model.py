@@ -212,6 +212,7 @@ def write_dir_atomically(path: str | os.PathLike, writers: dict[str, Callable[[s
     try:
         for name, write in writers.items():
             write(str(staging / name))
+        share_like_mkdir(staging)
         if path.exists():
             retired = path.with_name(f".{path.name}.old")
             shutil.rmtree(retired, ignore_errors=True)
@@ -223,6 +224,16 @@ def write_dir_atomically(path: str | os.PathLike, writers: dict[str, Callable[[s
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def share_like_mkdir(folder: Path) -> None:
+    """Give a staged folder and its files the modes mkdir and open would (umask applied):
+    mkdtemp makes the folder 0700 and safetensors writes 0600, too private for a model folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for file in folder.iterdir():
+        file.chmod(0o666 & ~umask)
 
 
 def write_json_atomically(path: str | os.PathLike, data: dict) -> None:

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 import torch
@@ -68,6 +69,10 @@ def test_model_folder_round_trip_is_exact_and_pickle_free(tmp_path):
     model = tiny_model().eval()
     model.save(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir would, not mkdtemp's 0700
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "model").iterdir()} == {0o666 & ~umask}
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["output"] == "char" and [l["name"] for l in config["chain"]["links"]] == ["phone", "char"]
     again = ASRModel.load(tmp_path / "model", encoder=model.encoder)

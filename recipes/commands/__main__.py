@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=AdaptConfig.steps)
     parser.add_argument("--splits-only", action="store_true",
                         help="write OUT/splits.json (test, negatives, shots) and stop: for peers on the same recordings")
+    parser.add_argument("--base-margin", type=lambda v: None if v == "off" else float(v),
+                        default=CommandConfig.base_margin,
+                        help="after adaptation, a command must score within this of the base chain's zero-shot "
+                             "threshold under the base chain ('off': no such check)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -218,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         shots = draw_shots(enroll, commands, k, args.seed + k)
         splits["shots"][str(k)] = utterance_rows(shots)
         audios = [load_audio(u.audio) for u in shots]
-        recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+        recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
+                                       CommandConfig(commands, base_margin=args.base_margin))
         summary = adapt_recognizer(recognizer, audios, [commands.index(u.text) for u in shots], config)
         runs[str(k)] = {**evaluate(recognizer, test_encoded.frames, truths, negative_frames), **summary}
         print(f"k={k} {runs[str(k)]}", flush=True)

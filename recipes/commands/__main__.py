@@ -30,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
+from asr.packing import encode_utterances
 from asr.text import normalize_text
 from features.audio import load_audio
 from features.manifest import Utterance, read_corpus
@@ -118,6 +120,13 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
     }
 
 
+def encode_each_alone(encoder: torch.nn.Module, utterances: list[Utterance]) -> list[torch.Tensor]:
+    """Frames of each recording encoded with no other in its window. Packed, a short clip's
+    features depend on its neighbours (benchmarks/RESULTS.md, "One recording at a time")."""
+    return [encode_utterances(encoder, [load_audio(u.audio)])[0]
+            for u in tqdm(utterances, desc="encode alone", unit="utt")]
+
+
 def splits_digest(splits: dict) -> str:
     """Identifies the test and negative recordings (not the shots), so peers' figures can be matched to them."""
     keyed = {"commands": splits["commands"], "test": splits["test"], "negatives": splits["negatives"]}
@@ -154,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=CommandConfig.base_margin,
                         help="after adaptation, a command must score within this of the base chain's zero-shot "
                              "threshold under the base chain ('off': no such check)")
+    parser.add_argument("--encode-alone", action="store_true",
+                        help="encode each test and negative recording in an encoder window of its own, as a "
+                             "single file is, instead of packed with the others (slower; not cached)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -200,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     test_encoded = encode_corpus(test, encoder, cache, progress=True)
     negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
     negative_frames = {source: encoded.frames for source, encoded in negative_encoded.items()}
+    test_frames = test_encoded.frames
+    if args.encode_alone:  # as `asr commands` sees one file: no other recording in its encoder window
+        test_frames = encode_each_alone(encoder, test_encoded.utterances)
+        negative_frames = {source: encode_each_alone(encoder, encoded.utterances)
+                           for source, encoded in negative_encoded.items()}
     truths = [u.text for u in test_encoded.utterances]
     out.mkdir(parents=True, exist_ok=True)
     splits = {"data": str(data), "commands": commands, "test": utterance_rows(test_encoded.utterances),
@@ -214,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         results["other_words"] = ("none: every word of the corpus is a command; pick fewer with --commands "
                                   "to score the rest as out-of-grammar")
     base = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
-    runs = {"0": evaluate(base, test_encoded.frames, truths, negative_frames)}
+    runs = {"0": evaluate(base, test_frames, truths, negative_frames)}
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed)
     recognizer = base
@@ -225,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
                                        CommandConfig(commands, base_margin=args.base_margin))
         summary = adapt_recognizer(recognizer, audios, [commands.index(u.text) for u in shots], config)
-        runs[str(k)] = {**evaluate(recognizer, test_encoded.frames, truths, negative_frames), **summary}
+        runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames), **summary}
         print(f"k={k} {runs[str(k)]}", flush=True)
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)

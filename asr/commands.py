@@ -41,7 +41,7 @@ from torch import nn
 from asr.chain import ctc_losses, pad_sequences
 from asr.lexicon import Lexicon
 from asr.model import ASRModel
-from asr.packing import encode_utterances
+from asr.packing import encode_each_alone, encode_utterances
 from asr.text import Vocabulary, normalize_text
 from features.audio import AudioError, load_audio
 from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_stretch
@@ -313,7 +313,11 @@ class CommandRecognizer:
         return results
 
     def recognize_files(self, paths: list[str]) -> list[Recognition]:
-        """One Recognition per path, in order; an unreadable file gets its error, the rest go on."""
+        """One Recognition per path, in order; an unreadable file gets its error, the rest go on.
+
+        Each file is encoded alone: packed with others, a short clip's frames depend on its
+        neighbours (benchmarks/RESULTS.md, "One recording at a time"), and a file's answer must
+        not depend on what else was passed with it."""
         audios, kept, results = [], [], [Recognition(str(p), NONE) for p in paths]
         for index, path in enumerate(paths):
             try:
@@ -321,7 +325,7 @@ class CommandRecognizer:
                 kept.append(index)
             except AudioError as error:
                 results[index].error = str(error)
-        frames = encode_utterances(self.model.encoder, audios)
+        frames = encode_each_alone(self.model.encoder, audios)
         for index, recognition in zip(kept, self.recognize_frames(frames, [str(paths[i]) for i in kept])):
             results[index] = recognition
         return results

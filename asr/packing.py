@@ -181,6 +181,12 @@ def encode_utterances(
     return [torch.cat([f for _, f in sorted(kept[i], key=lambda kf: kf[0])]) for i in range(len(audios))]
 
 
+def encode_each_alone(encoder: torch.nn.Module, audios: Iterable[np.ndarray]) -> list[torch.Tensor]:
+    """Frames of each utterance with no other utterance in its windows: what one file gets, so a
+    result never depends on which other files came with it (slower than packing short ones)."""
+    return [encode_utterances(encoder, [audio])[0] for audio in audios]
+
+
 def map_windows(work: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
     """`work` over `items` on `workers` threads of one torch thread each; results in input order.
 

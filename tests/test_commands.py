@@ -243,7 +243,7 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     from asr.commands import adapt_recognizer
     from asr.encoder import load_encoder
     from asr.model import ASRModel, build_config
-    from asr.packing import encode_utterances
+    from asr.packing import encode_each_alone, encode_utterances
     from features.audio import load_audio
     from features.manifest import read_corpus
     from tests.conftest import shared_or_skip
@@ -287,5 +287,8 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     loaded.config.base_margin = None
     results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio])
     assert results[1].error and results[1].command == NONE
-    assert [results[0].command, results[2].command] == [after[0], after[-1]]
+    alone = recognizer.recognize_frames(encode_each_alone(encoder, [load_audio(test[i].audio) for i in (0, -1)]))
+    assert [(r.command, r.score) for r in (results[0], results[2])] == [(r.command, r.score) for r in alone]
     assert all(0.0 <= r.confidence <= 1.0 for r in results)
+    # Each file is encoded alone: its answer does not depend on the files passed with it.
+    assert loaded.recognize_files([test[-1].audio])[0].score == results[2].score

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
-from asr.packing import encode_utterances
+from asr.packing import encode_each_alone
 from asr.text import normalize_text
 from features.audio import load_audio
 from features.manifest import Utterance, read_corpus
@@ -120,11 +120,10 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
     }
 
 
-def encode_each_alone(encoder: torch.nn.Module, utterances: list[Utterance]) -> list[torch.Tensor]:
-    """Frames of each recording encoded with no other in its window. Packed, a short clip's
-    features depend on its neighbours (benchmarks/RESULTS.md, "One recording at a time")."""
-    return [encode_utterances(encoder, [load_audio(u.audio)])[0]
-            for u in tqdm(utterances, desc="encode alone", unit="utt")]
+def encode_alone(encoder: torch.nn.Module, utterances: list[Utterance]) -> list[torch.Tensor]:
+    """Each recording in encoder windows of its own (benchmarks/RESULTS.md, "One recording at a time")."""
+    audios = (load_audio(u.audio) for u in tqdm(utterances, desc="encode alone", unit="utt"))
+    return encode_each_alone(encoder, audios)
 
 
 def splits_digest(splits: dict) -> str:
@@ -163,9 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=CommandConfig.base_margin,
                         help="after adaptation, a command must score within this of the base chain's zero-shot "
                              "threshold under the base chain ('off': no such check)")
-    parser.add_argument("--encode-alone", action="store_true",
-                        help="encode each test and negative recording in an encoder window of its own, as a "
-                             "single file is, instead of packed with the others (slower; not cached)")
+    parser.add_argument("--packed", action="store_true",
+                        help="score test and negative recordings packed several to an encoder window (cached, "
+                             "fast, as before 2026-11-29) instead of each alone as `asr commands` does; packed, "
+                             "a short clip's features draw on its neighbours, other test recordings")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -213,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
     negative_frames = {source: encoded.frames for source, encoded in negative_encoded.items()}
     test_frames = test_encoded.frames
-    if args.encode_alone:  # as `asr commands` sees one file: no other recording in its encoder window
-        test_frames = encode_each_alone(encoder, test_encoded.utterances)
-        negative_frames = {source: encode_each_alone(encoder, encoded.utterances)
+    if not args.packed:  # as `asr commands` encodes a file: no other recording in its encoder window
+        test_frames = encode_alone(encoder, test_encoded.utterances)
+        negative_frames = {source: encode_alone(encoder, encoded.utterances)
                            for source, encoded in negative_encoded.items()}
     truths = [u.text for u in test_encoded.utterances]
     out.mkdir(parents=True, exist_ok=True)

@@ -295,17 +295,24 @@ class CommandRecognizer:
             self._base_model = base.eval()
         return self._base_model
 
+    def decisions(self, scored: list[tuple[torch.Tensor, int]], base_scored: list[tuple[torch.Tensor, int]] | None,
+                  base_margin: float | None) -> list[tuple[int, float]]:
+        """(command index or -1 for "none", confidence) per recording, from `score_frames` of this
+        chain and of the base chain (None, or a margin of None: no base check)."""
+        check = base_scored is not None and base_margin is not None
+        floor = zero_shot_threshold(self.model) - base_margin if check else -math.inf
+        return [decide(plausible_to_base(scores, base[0], floor) if check else scores, n,
+                       self.config.threshold, self.config.temperature)
+                for (scores, n), base in zip(scored, base_scored if check else scored)]
+
     def recognize_frames(self, frames: list[torch.Tensor], paths: list[str] | None = None) -> list[Recognition]:
         paths = paths or [""] * len(frames)
         scored = self.score_frames(frames)
         base = self.base_model()
-        if base is not None:
-            floor = zero_shot_threshold(base) - self.config.base_margin
-            base_scored = self.score_frames(frames, base)
+        base_scored = self.score_frames(frames, base) if base is not None else None
         results = []
-        for i, (path, (scores, n)) in enumerate(zip(paths, scored)):
-            candidates = scores if base is None else plausible_to_base(scores, base_scored[i][0], floor)
-            index, confidence = decide(candidates, n, self.config.threshold, self.config.temperature)
+        decided = self.decisions(scored, base_scored, self.config.base_margin)
+        for path, (scores, _), (index, confidence) in zip(paths, scored, decided):
             best = int(scores.argmax())
             results.append(Recognition(path, self.config.commands[index] if index >= 0 else NONE,
                                        round(confidence, 4), round(float(scores[best]), 4),
@@ -522,9 +529,10 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
         clip_labels.extend([label] * len(copies))
     frames = encode_utterances(recognizer.model.encoder, clips)
     targets = training_targets(recognizer, frames, clip_labels)
-    before = {name: tensor.clone() for name, tensor in recognizer.model.chain.state_dict().items()}
+    keep_base = recognizer.model.config.command_threshold is not None  # a base whose zero-shot scores were checked
+    before = {name: tensor.clone() for name, tensor in recognizer.model.chain.state_dict().items()} if keep_base else {}
     trained = train_adapters(recognizer.model, frames, targets, config)
-    if recognizer.model.config.command_threshold is not None:  # a base whose zero-shot scores were checked
+    if keep_base:
         after = recognizer.model.chain.state_dict()
         changed = {name: tensor for name, tensor in before.items() if not torch.equal(tensor, after[name])}
         recognizer.base_weights = {**changed, **recognizer.base_weights}  # adapted twice: the first base

@@ -6,8 +6,9 @@ packed, several to a window with a little silence between them, and each one's f
 back out. The encoder attends across the whole window, so a packed utterance's frames depend on
 its neighbours: for utterances of a second or more little (AN4 test, greedy WER 3.86 % packed,
 3.72 % each alone), for sub-second clips much (FSDD digits, zero-shot commands: 92.7 % packed
-with other test clips, 75.3 % each alone; benchmarks/RESULTS.md, "One recording at a time"). Audio longer than a window is cut into overlapping windows; only the centre of each
-(the part with context on both sides) is kept, so nothing is lost or doubled at the seams.
+with other test clips, 75.3 % each alone; benchmarks/RESULTS.md, "One recording at a time").
+Audio longer than a window is cut into overlapping windows; only the centre of each (the part
+with context on both sides) is kept, so nothing is lost or doubled at the seams.
 """
 from __future__ import annotations
 

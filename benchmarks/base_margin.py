@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.commands import (AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer, decide,
-                          plausible_to_base, zero_shot_threshold)
+from asr.commands import AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel
 from asr.text import normalize_text
@@ -32,17 +31,13 @@ from training.cache import encode_corpus
 from training.supervised import default_cache_dir
 
 
-def adapted_and_base_scores(recognizer: CommandRecognizer, frames: list[torch.Tensor]) -> list[tuple]:
-    """Per recording: (adapted scores, tokens, base scores)."""
-    base = recognizer.score_frames(frames, recognizer.base_model())
-    return [(scores, n, base_scores) for (scores, n), (base_scores, _) in zip(recognizer.score_frames(frames), base)]
+def adapted_and_base_scores(recognizer: CommandRecognizer, frames: list[torch.Tensor]) -> tuple[list, list]:
+    return recognizer.score_frames(frames), recognizer.score_frames(frames, recognizer.base_model())
 
 
-def decisions(recognizer: CommandRecognizer, scored: list[tuple], margin: float | None) -> np.ndarray:
+def decisions(recognizer: CommandRecognizer, scored: tuple[list, list], margin: float | None) -> np.ndarray:
     """Index of the accepted command per recording (-1: none), with the base check at `margin`."""
-    floor = -np.inf if margin is None else zero_shot_threshold(recognizer.model) - margin
-    return np.array([decide(plausible_to_base(scores, base_scores, floor), n, recognizer.config.threshold,
-                            recognizer.config.temperature)[0] for scores, n, base_scores in scored])
+    return np.array([index for index, _ in recognizer.decisions(*scored, base_margin=margin)])
 
 
 def main() -> None:

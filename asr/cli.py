@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--examples", required=True, help="DIR/<command>/*.wav, or a manifest whose texts are commands")
     p.add_argument("--out", required=True, help="command model folder to write")
     p.add_argument("--steps", type=int, default=None, help="adaptation steps (default: AdaptConfig's)")
+    p.add_argument("--context-seconds", type=float, default=None,
+                   help="seconds of the examples kept in the model as encoder context for each recording "
+                        "(default: AdaptConfig's; 0: each recording encoded alone)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=adapt_command)
 
@@ -268,6 +271,8 @@ def adapt_command(args: argparse.Namespace) -> int:
     config = AdaptConfig(threads=args.threads)
     if args.steps is not None:
         config = replace(config, steps=args.steps)
+    if args.context_seconds is not None:
+        config = replace(config, context_seconds=args.context_seconds)
     summary = adapt(args.model, commands, read_examples(args.examples, commands), args.out, config)
     print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings, "
           f"{summary['trainable_params']:,} parameters trained in {summary['adapt_seconds']} s, "

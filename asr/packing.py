@@ -188,6 +188,40 @@ def encode_each_alone(encoder: torch.nn.Module, audios: Iterable[np.ndarray]) ->
     return [encode_utterances(encoder, [audio])[0] for audio in audios]
 
 
+def encode_with_context(encoder: torch.nn.Module, audios: Iterable[np.ndarray],
+                        context: list[np.ndarray]) -> list[torch.Tensor]:
+    """Frames of each utterance, encoded in a window of its own at offset 0 followed by as many
+    of the `context` clips, in order, as fit (a gap before each).
+
+    The window holds nothing but the utterance and fixed context, so an utterance's frames never
+    depend on the other utterances passed. The context is a command model's own enrollment
+    recordings: a sub-second clip encoded with them reads like the packed clips the chain was
+    trained on, not like a clip alone in 30 s of padding (benchmarks/RESULTS.md, "Enrollment
+    recordings as encoder context"). Utterances too long to share a window are encoded alone.
+    """
+    if not context or encoder.window_samples is None:
+        return encode_each_alone(encoder, audios)
+    window, _, hop = window_geometry(encoder)
+    gap = _align_up(int(GAP_SECONDS * encoder.sample_rate), hop)
+    results = []
+    for audio in audios:
+        start = _align_up(len(audio) + gap, hop)
+        if start >= window:
+            results.append(encode_utterances(encoder, [audio])[0])
+            continue
+        batch = torch.zeros(1, window)
+        batch[0, :len(audio)] = torch.from_numpy(audio)
+        for clip in context:
+            if start + len(clip) > window:
+                break
+            batch[0, start:start + len(clip)] = torch.from_numpy(clip)
+            start = _align_up(start + len(clip) + gap, hop)
+        with torch.inference_mode():
+            frames = encoder(batch)
+        results.append(frames[0, :encoder.frames_for(len(audio))].float().clone())
+    return results
+
+
 def map_windows(work: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
     """`work` over `items` on `workers` threads of one torch thread each; results in input order.
 

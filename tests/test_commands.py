@@ -143,6 +143,19 @@ def test_a_command_the_base_chain_finds_implausible_is_no_candidate():
     assert index == -1 and 0.0 < confidence <= 1.0  # nothing plausible to the base: "none"
 
 
+def test_context_takes_one_recording_per_command_in_turn_and_round_trips_as_pcm():
+    from asr.commands import choose_context, context_clips, context_tensors
+
+    clips = [np.full(n, v, dtype=np.float32) for n, v in [(4000, 0.1), (5000, 0.2), (3000, -0.3), (6000, 0.4)]]
+    labels = [0, 0, 1, 1]
+    chosen = choose_context(clips, labels, seconds=0.9)  # 14,400 samples: 4000 + 3000 + 5000, then 6000 is over
+    assert [c[0] for c in chosen] == pytest.approx([0.1, -0.3, 0.2])
+    assert choose_context(clips, labels, seconds=0.0) == []
+    back = context_clips(context_tensors(chosen))
+    assert [len(c) for c in back] == [4000, 3000, 5000]
+    assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(back, chosen))
+
+
 def test_low_rank_adapter_starts_at_base_and_merges():
     base = torch.nn.Linear(6, 4)
     adapter = LowRankAdapter(base, rank=2)
@@ -243,7 +256,7 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     from asr.commands import adapt_recognizer
     from asr.encoder import load_encoder
     from asr.model import ASRModel, build_config
-    from asr.packing import encode_each_alone, encode_utterances
+    from asr.packing import encode_utterances, encode_with_context
     from features.audio import load_audio
     from features.manifest import read_corpus
     from tests.conftest import shared_or_skip
@@ -287,8 +300,13 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     loaded.config.base_margin = None
     results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio])
     assert results[1].error and results[1].command == NONE
-    alone = recognizer.recognize_frames(encode_each_alone(encoder, [load_audio(test[i].audio) for i in (0, -1)]))
-    assert [(r.command, r.score) for r in (results[0], results[2])] == [(r.command, r.score) for r in alone]
+    # The model keeps 10 s of its enrollment recordings (16-bit) and encodes each file with them.
+    assert summary["context_recordings"] == len(loaded.context) == len(recognizer.context) > 3
+    assert sum(map(len, recognizer.context)) <= 10 * 16_000
+    assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(loaded.context, recognizer.context))
+    own = recognizer.recognize_frames(encode_with_context(
+        encoder, [load_audio(test[i].audio) for i in (0, -1)], loaded.context))
+    assert [(r.command, r.score) for r in (results[0], results[2])] == [(r.command, r.score) for r in own]
     assert all(0.0 <= r.confidence <= 1.0 for r in results)
-    # Each file is encoded alone: its answer does not depend on the files passed with it.
+    # Each file is encoded on its own: its answer does not depend on the files passed with it.
     assert loaded.recognize_files([test[-1].audio])[0].score == results[2].score

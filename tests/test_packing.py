@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr.packing import encode_utterances, map_windows, pack, split_long
+from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context, map_windows, pack, split_long
 from features.audio import load_audio
 from features.manifest import read_manifest
 
@@ -64,6 +64,42 @@ def test_sliced_frames_equal_each_utterance_encoded_alone():
         want = reference_frames(audio)
         assert got.shape == want.shape
         assert torch.allclose(got, want, atol=1e-6)
+
+
+class SpyEncoder(BlockEncoder):
+    """BlockEncoder that keeps every window it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.windows = []
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        self.windows.extend(audio.clone())
+        return super().forward(audio)
+
+
+def test_context_clips_follow_each_utterance_in_its_own_window():
+    rng = np.random.default_rng(2)
+    context = [rng.uniform(0.5, 1.0, n).astype(np.float32) for n in (5000, 7000, 9000)]
+    audios = [rng.uniform(-0.4, 0.4, n).astype(np.float32) for n in (1000, 12_000, 31_000, 40_000)]
+    encoder = SpyEncoder()  # 32,000-sample windows
+    frames = encode_with_context(encoder, audios, context)
+    for audio, got in zip(audios, frames):  # block-local frames: the utterance's own, whatever the context
+        assert torch.allclose(got, reference_frames(audio), atol=1e-6)
+    gap = int(GAP_SECONDS * 16_000)
+    first, second, third = encoder.windows[:3]
+    assert torch.equal(first[:1000], torch.from_numpy(audios[0]))
+    at = -(-(1000 + gap) // HOP) * HOP  # each clip starts on a frame boundary, a gap after the last
+    for clip in context[:2]:  # in order; the third no longer fits
+        assert not first[at - gap:at].any() and torch.equal(first[at:at + len(clip)], torch.from_numpy(clip))
+        at = -(-(at + len(clip) + gap) // HOP) * HOP
+    assert not first[at - gap:].any()
+    assert (second[12_000:] >= 0.5).sum() == 5000  # only the first clip fits after 12,000 samples
+    assert not third[31_000:].any()  # no room for any clip
+    assert len(encoder.windows) == 3 + 2  # the 40,000-sample one alone, in two windows
+    no_context = SpyEncoder()
+    encode_with_context(no_context, audios, [])  # each alone
+    assert len(no_context.windows) == 5 and not no_context.windows[0][1000:].any()
 
 
 def test_whisper_frames_of_packed_speech_match_speech_alone(an4_test_manifest):

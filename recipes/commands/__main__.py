@@ -35,11 +35,10 @@ from tqdm import tqdm
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
-from asr.packing import encode_each_alone
 from asr.text import normalize_text
 from features.audio import AudioError, load_audio
 from features.manifest import Utterance, read_corpus
-from training.cache import EncodedCorpus, encode_corpus
+from training.cache import encode_corpus
 from training.supervised import default_cache_dir
 
 
@@ -120,18 +119,22 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
     }
 
 
-def encode_alone(encoder: torch.nn.Module, utterances: list[Utterance]) -> EncodedCorpus:
-    """Each readable recording in encoder windows of its own (benchmarks/RESULTS.md, "One
-    recording at a time"); an unreadable one is left out with a one-line warning."""
-    kept, audios, errors = [], [], []
+def load_readable(utterances: list[Utterance]) -> tuple[list[Utterance], list[np.ndarray]]:
+    """The readable recordings and their audio; an unreadable one is left out with a one-line warning."""
+    kept, audios = [], []
     for utt in tqdm(utterances, desc="load", unit="utt"):
         try:
             audios.append(load_audio(utt.audio))
             kept.append(utt)
         except AudioError as error:
-            errors.append(str(error))
             logging.warning("%s", error)
-    return EncodedCorpus(kept, encode_each_alone(encoder, audios), errors)
+    return kept, audios
+
+
+def encode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray], desc: str) -> list[torch.Tensor]:
+    """Frames as `asr commands` gets them: each recording in a window of its own, with the
+    command model's enrollment context if it has one."""
+    return [recognizer.encode([audio])[0] for audio in tqdm(audios, desc=desc, unit="rec")]
 
 
 def splits_digest(splits: dict) -> str:
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="score test and negative recordings packed several to an encoder window (cached, "
                              "fast, as before 2026-11-29) instead of each alone as `asr commands` does; packed, "
                              "a short clip's features draw on its neighbours, other test recordings")
+    parser.add_argument("--context-seconds", type=float, default=AdaptConfig.context_seconds,
+                        help="enrollment audio each adapted model encodes with every recording (0: each alone)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -218,19 +223,25 @@ def main(argv: list[str] | None = None) -> int:
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
     cache = default_cache_dir()
 
-    def encode(utterances: list[Utterance]) -> EncodedCorpus:
-        if args.packed:
-            return encode_corpus(utterances, encoder, cache, progress=True)
-        return encode_alone(encoder, utterances)  # as `asr commands` encodes a file: nothing else in its window
-
-    test_encoded = encode(test)
-    negative_encoded = {source: encode(utts) for source, utts in sources.items()}
-    negative_frames = {source: encoded.frames for source, encoded in negative_encoded.items()}
-    test_frames = test_encoded.frames
-    truths = [u.text for u in test_encoded.utterances]
+    base = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+    if args.packed:  # the old way: test recordings packed with each other, through the feature cache
+        test_encoded = encode_corpus(test, encoder, cache, progress=True)
+        negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
+        test_kept, negative_kept = test_encoded.utterances, {s: e.utterances for s, e in negative_encoded.items()}
+        test_frames = test_encoded.frames
+        negative_frames = {source: encoded.frames for source, encoded in negative_encoded.items()}
+    else:
+        test_kept, test_audio = load_readable(test)
+        negative_kept, negative_audio = {}, {}
+        for source, utts in sources.items():
+            negative_kept[source], negative_audio[source] = load_readable(utts)
+        test_frames = encode_as_recognized(base, test_audio, "encode test")  # no context before adapting
+        negative_frames = {source: encode_as_recognized(base, audios, f"encode {source}")
+                           for source, audios in negative_audio.items()}
+    truths = [u.text for u in test_kept]
     out.mkdir(parents=True, exist_ok=True)
-    splits = {"data": str(data), "commands": commands, "test": utterance_rows(test_encoded.utterances),
-              "negatives": {source: utterance_rows(encoded.utterances) for source, encoded in negative_encoded.items()},
+    splits = {"data": str(data), "commands": commands, "test": utterance_rows(test_kept),
+              "negatives": {source: utterance_rows(utts) for source, utts in negative_kept.items()},
               "shots": {}}
 
     results: dict = {"commands": commands, "enroll_speakers": enroll_speakers, "test_speakers": test_speakers,
@@ -240,10 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     if "other_words" not in negative_frames:
         results["other_words"] = ("none: every word of the corpus is a command; pick fewer with --commands "
                                   "to score the rest as out-of-grammar")
-    base = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
     runs = {"0": evaluate(base, test_frames, truths, negative_frames)}
     print(f"k=0 {runs['0']}", flush=True)
-    config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed)
+    config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds)
     recognizer = base
     for k in shot_counts:
         shots = draw_shots(enroll, commands, k, args.seed + k)
@@ -252,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
                                        CommandConfig(commands, base_margin=args.base_margin))
         summary = adapt_recognizer(recognizer, audios, [commands.index(u.text) for u in shots], config)
+        if recognizer.context and not args.packed:  # its windows now hold its enrollment context
+            test_frames = encode_as_recognized(recognizer, test_audio, f"encode test, k={k}")
+            negative_frames = {source: encode_as_recognized(recognizer, audios, f"encode {source}, k={k}")
+                               for source, audios in negative_audio.items()}
         runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames), **summary}
         print(f"k={k} {runs[str(k)]}", flush=True)
     recognizer.save(out / "model")

@@ -156,6 +156,15 @@ def test_context_takes_one_recording_per_command_in_turn_and_round_trips_as_pcm(
     assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(back, chosen))
 
 
+def test_a_recording_with_no_enrollment_context_is_followed_by_copies_of_itself():
+    from asr.commands import self_copies
+
+    clip = np.ones(6400, dtype=np.float32)  # 0.4 s; each copy takes 0.8 s with its gap
+    assert len(self_copies(clip, 5.0)) == 6 and all(c is clip for c in self_copies(clip, 5.0))
+    assert len(self_copies(np.ones(160_000, dtype=np.float32), 5.0)) == 1  # 10 s: one copy, if it fits at all
+    assert self_copies(clip, 0.0) == [] and self_copies(clip[:0], 5.0) == []
+
+
 def test_low_rank_adapter_starts_at_base_and_merges():
     base = torch.nn.Linear(6, 4)
     adapter = LowRankAdapter(base, rank=2)
@@ -253,7 +262,7 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     char link, adapted whole from 4 recordings each of ZERO / ONE / SIX by george and jackson,
     recognises lucas's recordings, which it never saw; a broken file gets its error and the
     rest go on; the saved command model gives the same answers."""
-    from asr.commands import adapt_recognizer
+    from asr.commands import adapt_recognizer, self_copies
     from asr.encoder import load_encoder
     from asr.model import ASRModel, build_config
     from asr.packing import encode_utterances, encode_with_context
@@ -273,6 +282,10 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     recognizer = CommandRecognizer(ASRModel(config, encoder), CommandConfig(list(words), base_margin=None))
     test_frames = encode_utterances(encoder, [load_audio(u.audio) for u in test])
     before = np.mean([r.best == u.text for r, u in zip(recognizer.recognize_frames(test_frames), test)])
+    zero_shot = recognizer.recognize_files([test[0].audio])[0]  # no enrollment yet: copies of itself as context
+    audio = load_audio(test[0].audio)
+    own = recognizer.recognize_frames(encode_with_context(encoder, [audio], self_copies(audio, 5.0)))[0]
+    assert zero_shot.score == own.score
     base_posteriors = recognizer.model.posteriors(test_frames)
 
     summary = adapt_recognizer(recognizer, [load_audio(u.audio) for u in enroll], [words.index(u.text) for u in enroll],

@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default="../shared/data/fsdd", help="corpus folder with manifest.jsonl")
     parser.add_argument("--base", default="default",
                         help="base chain model folder (default: the shipped general English model)")
-    parser.add_argument("--shots", default="1,3,5")
+    parser.add_argument("--shots", default="1,3,5", help="k values to adapt with, besides zero-shot (\"0\": none)")
     parser.add_argument("--out", default=None, help="default: exp/fsdd, or exp/demo with --demo")
     parser.add_argument("--demo", action="store_true",
                         help="espeak-ng demo: synthesized enrollment and test speech (recipes/commands/demo.py)")
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             sources[name] = random.Random(args.seed + 1).sample(utts, args.max_negatives)
 
     out = Path(args.out)
-    shot_counts = [int(x) for x in args.shots.split(",")]
+    shot_counts = [int(x) for x in args.shots.split(",") if x.strip() and int(x) > 0]  # "0": zero-shot only
     if args.splits_only:  # the recordings the full run scores, without encoding or adapting anything
         splits = {"data": str(data), "commands": commands, "test": utterance_rows(test),
                   "negatives": {source: utterance_rows(utts) for source, utts in sources.items()},

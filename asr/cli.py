@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="adaptation steps (default: AdaptConfig's)")
     p.add_argument("--context-seconds", type=float, default=None,
                    help="seconds of the examples kept in the model as encoder context for each recording "
-                        "(default: AdaptConfig's; 0: each recording encoded alone)")
+                        "(default: AdaptConfig's; 0: none, each recording is then followed by copies of itself)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=adapt_command)
 

@@ -433,8 +433,8 @@ class AdaptConfig:
     anchor: float = 1e-2
     phone_weight: float = 0.3
     # Seconds of enrollment recordings kept in the command model and encoded in each recognised
-    # recording's window (0: none, each recording alone). Sub-second commands need it: FSDD
-    # digits of speakers not enrolled, k = 5, 80 -> 90 % (benchmarks/RESULTS.md).
+    # recording's window (0: none; CommandConfig.self_context_seconds then applies). Sub-second
+    # commands need it: FSDD digits of speakers not enrolled, k = 5, 80 -> 90 % (benchmarks/RESULTS.md).
     context_seconds: float = 10.0
     threads: int = 2
     seed: int = 0

@@ -178,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
                              "fast, as before 2026-11-29) instead of each alone as `asr commands` does; packed, "
                              "a short clip's features draw on its neighbours, other test recordings")
     parser.add_argument("--context-seconds", type=float, default=AdaptConfig.context_seconds,
-                        help="enrollment audio each adapted model encodes with every recording (0: each alone)")
+                        help="enrollment audio each adapted model encodes with every recording (0: none; "
+                             "then copies of the recording, as zero-shot)")
+    parser.add_argument("--self-context-seconds", type=float, default=CommandConfig.self_context_seconds,
+                        help="copies of each recording that follow it in its window where a model has no "
+                             "enrollment context (0, with --context-seconds 0: each recording alone)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -223,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
     cache = default_cache_dir()
 
-    base = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+    base = CommandRecognizer(ASRModel.load(args.base, encoder),
+                             CommandConfig(commands, self_context_seconds=args.self_context_seconds))
     if args.packed:  # the old way: test recordings packed with each other, through the feature cache
         test_encoded = encode_corpus(test, encoder, cache, progress=True)
         negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
@@ -260,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         splits["shots"][str(k)] = utterance_rows(shots)
         audios = [load_audio(u.audio) for u in shots]
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
-                                       CommandConfig(commands, base_margin=args.base_margin))
+                                       CommandConfig(commands, base_margin=args.base_margin,
+                                                     self_context_seconds=args.self_context_seconds))
         summary = adapt_recognizer(recognizer, audios, [commands.index(u.text) for u in shots], config)
         if recognizer.context and not args.packed:  # its windows now hold its enrollment context
             test_frames = encode_as_recognized(recognizer, test_audio, f"encode test, k={k}")

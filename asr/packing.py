@@ -193,11 +193,12 @@ def encode_with_context(encoder: torch.nn.Module, audios: Iterable[np.ndarray],
     """Frames of each utterance, encoded in a window of its own at offset 0 followed by as many
     of the `context` clips, in order, as fit (a gap before each).
 
-    The window holds nothing but the utterance and fixed context, so an utterance's frames never
-    depend on the other utterances passed. The context is a command model's own enrollment
-    recordings: a sub-second clip encoded with them reads like the packed clips the chain was
-    trained on, not like a clip alone in 30 s of padding (benchmarks/RESULTS.md, "Enrollment
-    recordings as encoder context"). Utterances too long to share a window are encoded alone.
+    The window holds nothing but the utterance and the given context, so an utterance's frames
+    never depend on the other utterances passed. asr.commands gives a command model's own
+    enrollment recordings, or copies of the utterance itself: a sub-second clip encoded with them
+    reads like the packed clips the chain was trained on, not like a clip alone in 30 s of
+    padding (benchmarks/RESULTS.md, "Enrollment recordings as encoder context"). Utterances too
+    long to share a window are encoded alone.
     """
     if not context or encoder.window_samples is None:
         return encode_each_alone(encoder, audios)

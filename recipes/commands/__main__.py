@@ -132,8 +132,8 @@ def load_readable(utterances: list[Utterance]) -> tuple[list[Utterance], list[np
 
 
 def encode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray], desc: str) -> list[torch.Tensor]:
-    """Frames as `asr commands` gets them: each recording in a window of its own, with the
-    command model's enrollment context if it has one."""
+    """Frames as `asr commands` gets them (`CommandRecognizer.encode`): each recording in a window
+    of its own, with the command model's enrollment recordings or copies of itself."""
     return [recognizer.encode([audio])[0] for audio in tqdm(audios, desc=desc, unit="rec")]
 
 

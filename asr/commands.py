@@ -43,7 +43,7 @@ from asr.lexicon import Lexicon
 from asr.model import ASRModel
 from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context
 from asr.text import Vocabulary, normalize_text
-from features.audio import AudioError, load_audio
+from features.audio import SAMPLE_RATE, AudioError, load_audio
 from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_stretch
 from features.manifest import read_corpus
 
@@ -369,7 +369,7 @@ class CommandRecognizer:
         return cls(ASRModel.load(path, encoder), config, base_weights=base, context=context)
 
 
-def self_copies(audio: np.ndarray, seconds: float, sample_rate: int = 16_000) -> list[np.ndarray]:
+def self_copies(audio: np.ndarray, seconds: float, sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
     """Copies of a recording to follow it in its window: as many as fit in `seconds` with the
     packing gap after each, at least one (none for `seconds` <= 0 or an empty recording)."""
     if seconds <= 0 or len(audio) == 0:
@@ -384,13 +384,14 @@ def context_tensors(clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 def context_clips(tensors: dict[str, torch.Tensor]) -> list[np.ndarray]:
+    """The clips back from `context_tensors` (float, 16-bit precision)."""
     audio = tensors["pcm"].numpy().astype(np.float32) / 32767
     ends = np.cumsum(tensors["lengths"].numpy())
     return [audio[end - length:end] for end, length in zip(ends, tensors["lengths"].numpy())]
 
 
 def choose_context(audios: list[np.ndarray], labels: list[int], seconds: float,
-                   sample_rate: int = 16_000) -> list[np.ndarray]:
+                   sample_rate: int = SAMPLE_RATE) -> list[np.ndarray]:
     """Enrollment recordings to keep as encoder context: one per command in turn (in the order
     given), while they fit in `seconds`."""
     by_label: dict[int, list[np.ndarray]] = {}

@@ -61,12 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("adapt", help="adapt a model to a few recordings of each voice command")
     p.add_argument("model", help="base model folder")
     p.add_argument("--commands", required=True, help="text file, one command a line")
-    p.add_argument("--examples", required=True, help="DIR/<command>/*.wav, or a manifest whose texts are commands")
+    p.add_argument("--examples", default=None,
+                   help="DIR/<command>/*.wav, or a manifest whose texts are commands (none: --synthesize alone)")
     p.add_argument("--out", required=True, help="command model folder to write")
     p.add_argument("--steps", type=int, default=None, help="adaptation steps (default: AdaptConfig's)")
     p.add_argument("--context-seconds", type=float, default=None,
                    help="seconds of the examples kept in the model as encoder context for each recording "
                         "(default: AdaptConfig's; 0: none, each recording is then followed by copies of itself)")
+    p.add_argument("--synthesize", type=int, default=None, metavar="VOICES",
+                   help="also adapt to each command spoken by this many espeak-ng voices (default: AdaptConfig's; "
+                        "without --examples: from the command text alone)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=adapt_command)
 
@@ -273,8 +277,15 @@ def adapt_command(args: argparse.Namespace) -> int:
         config = replace(config, steps=args.steps)
     if args.context_seconds is not None:
         config = replace(config, context_seconds=args.context_seconds)
-    summary = adapt(args.model, commands, read_examples(args.examples, commands), args.out, config)
-    print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings, "
+    if args.synthesize is not None:
+        config = replace(config, synthesized_voices=args.synthesize)
+    if args.examples is None and not config.synthesized_voices:
+        print("asr adapt: give --examples, or --synthesize N to adapt from the command text alone", file=sys.stderr)
+        return 2
+    examples = read_examples(args.examples, commands) if args.examples else []
+    summary = adapt(args.model, commands, examples, args.out, config)
+    print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings"
+          f" + {summary['synthesized_recordings']} synthesized, "
           f"{summary['trainable_params']:,} parameters trained in {summary['adapt_seconds']} s, "
           f"threshold {summary['threshold']:.3f}")
     return 0

@@ -437,6 +437,9 @@ class AdaptConfig:
     # recording's window (0: none; CommandConfig.self_context_seconds then applies). Sub-second
     # commands need it: FSDD digits of speakers not enrolled, k = 5, 80 -> 90 % (benchmarks/RESULTS.md).
     context_seconds: float = 10.0
+    # Recordings per command spoken by espeak-ng voices (features.synth.COMMAND_VOICES) and added
+    # to the user's: with none of the user's, adaptation from the command text alone.
+    synthesized_voices: int = 0
     threads: int = 2
     seed: int = 0
 
@@ -583,11 +586,18 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
     rng = np.random.default_rng(config.seed)
     if recognizer.model.config.chain.links[-1].name != "char":
         raise ValueError("adaptation expects the char link on top of the chain")
-    clips, clip_labels = [], []
-    for audio, label in zip(audios, labels):
+    spoken, spoken_labels = (synthesized_examples(recognizer.config.commands, config.synthesized_voices)
+                             if config.synthesized_voices else ([], []))
+    recorded = len(audios)
+    audios, labels = [*audios, *spoken], [*labels, *spoken_labels]
+    if not audios:
+        raise ValueError("nothing to adapt to: no recordings and no synthesized voices")
+    clips, clip_labels, recorded_clips = [], [], 0  # the recorded ones' clips come first
+    for index, (audio, label) in enumerate(zip(audios, labels)):
         copies = augmented_copies(audio, config, rng)
         clips.extend(copies)
         clip_labels.extend([label] * len(copies))
+        recorded_clips += len(copies) if index < recorded else 0
     frames = encode_utterances(recognizer.model.encoder, clips)
     targets = training_targets(recognizer, frames, clip_labels)
     keep_base = recognizer.model.config.command_threshold is not None  # a base whose zero-shot scores were checked
@@ -599,12 +609,28 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
         recognizer.base_weights = {**changed, **recognizer.base_weights}  # adapted twice: the first base
         recognizer._base_model = None
     recognizer.context = choose_context(audios, labels, config.context_seconds)
-    calibration = calibrate(recognizer, frames, clip_labels)
+    # The threshold is for real speakers: synthesized voices, alike and clean, calibrate only a
+    # model adapted from them alone.
+    calibrated = slice(0, recorded_clips or len(clips))
+    calibration = calibrate(recognizer, frames[calibrated], clip_labels[calibrated])
     recognizer.config.threshold = calibration["threshold"]
     recognizer.config.temperature = calibration["temperature"]
-    return {"trainable_params": trained, "recordings": len(audios), "training_clips": len(clips),
+    return {"trainable_params": trained, "recordings": recorded,
+            "synthesized_recordings": len(spoken), "training_clips": len(clips),
             "context_recordings": len(recognizer.context),
             "adapt_seconds": round(time.perf_counter() - started, 2), **calibration}
+
+
+def synthesized_examples(commands: list[str], voices: int) -> tuple[list[np.ndarray], list[int]]:
+    """Each command spoken by the first `voices` of features.synth.COMMAND_VOICES (espeak-ng):
+    16-kHz recordings and their command indices, voice by voice."""
+    from features.synth import COMMAND_VOICES, synthesize
+
+    if not 0 < voices <= len(COMMAND_VOICES):
+        raise ValueError(f"synthesized voices: 1 to {len(COMMAND_VOICES)}, not {voices}")
+    texts = [normalize_text(command).lower() for command in commands]
+    pairs = [(synthesize(text, voice), index) for voice in COMMAND_VOICES[:voices] for index, text in enumerate(texts)]
+    return [audio for audio, _ in pairs], [index for _, index in pairs]
 
 
 def read_examples(source: str | os.PathLike, commands: list[str]) -> list[tuple[str, str]]:

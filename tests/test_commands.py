@@ -323,3 +323,52 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     assert all(0.0 <= r.confidence <= 1.0 for r in results)
     # Each file is encoded on its own: its answer does not depend on the files passed with it.
     assert loaded.recognize_files([test[-1].audio])[0].score == results[2].score
+
+
+
+def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
+    """No recordings of the user: `asr adapt --synthesize 3` has espeak-ng speak each command in
+    three voices and adapts the default model to those; `asr commands` then recognises real FSDD
+    recordings (lucas) among the three commands, and a broken file gets its error."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from asr.commands import synthesized_examples
+    from features.manifest import read_corpus
+    from features.synth import COMMAND_VOICES, available
+    from tests.conftest import shared_or_skip
+
+    if available():
+        assert not os.environ.get("CI"), available()
+        pytest.skip(available())
+    words = ["zero", "one", "six"]
+    audios, labels = synthesized_examples(words, 2)
+    assert labels == [0, 1, 2, 0, 1, 2] and all(a.dtype == np.float32 and 0.2 < len(a) / 16_000 < 2 for a in audios)
+    assert len(audios[0]) != len(audios[3]) or not np.allclose(audios[0], audios[3])  # two voices
+    with pytest.raises(ValueError, match="synthesized voices"):
+        synthesized_examples(words, len(COMMAND_VOICES) + 1)
+
+    corpus = read_corpus(shared_or_skip("fsdd/manifest.jsonl"))
+    test = [u for w in words for u in [x for x in corpus if x.text == w.upper() and x.speaker == "lucas"][:4]]
+    (tmp_path / "commands.txt").write_text("\n".join(words) + "\n")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not audio")
+
+    def asr(*args):
+        return subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parents[1], timeout=1800)
+
+    nothing = asr("adapt", "default", "--commands", tmp_path / "commands.txt", "--out", tmp_path / "cmd")
+    assert nothing.returncode == 2 and "--synthesize" in nothing.stderr and not (tmp_path / "cmd").exists()
+    done = asr("adapt", "default", "--commands", tmp_path / "commands.txt", "--synthesize", 3, "--steps", 30,
+               "--out", tmp_path / "cmd")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0 recordings + 9 synthesized" in done.stdout
+    assert (tmp_path / "cmd" / "context_audio.safetensors").exists()  # the voices are its encoder context
+    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, "--format", "json")
+    assert recognized.returncode == 1 and "broken.wav" in recognized.stderr
+    results = json.loads(recognized.stdout)
+    assert len(results) == len(test) + 1 and results[-1]["error"] and results[-1]["command"] == NONE
+    assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75

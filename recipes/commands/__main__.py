@@ -7,8 +7,10 @@ The corpus's distinct texts are the commands, or the `--commands` among them. Sp
 into enrollment and test (`--enroll-speakers`, default: the first half by name; by file where the
 manifest names no speakers, as in `keywords`); k recordings per command are drawn from the
 enrollment speakers, the base chain is adapted to them, and every test-speaker recording of a
-command is recognised. False acceptance is measured per source of out-of-grammar speech, at the
-threshold each model learned from its own enrollment data:
+command is recognised. With `--synthesized-voices N` (default: AdaptConfig's) every adaptation
+also hears each command spoken by N espeak-ng voices, and one more run, "text", adapts to those
+alone: like zero-shot, it knows nothing but the command text. False acceptance is measured per
+source of out-of-grammar speech, at the threshold each model learned from its own enrollment data:
   an4          AN4 test utterances (minus any that are themselves a command), or the corpora
                named with `--negatives`;
   other_words  the test split's recordings of the corpus's words left out of `--commands`
@@ -183,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--self-context-seconds", type=float, default=CommandConfig.self_context_seconds,
                         help="copies of each recording that follow it in its window where a model has no "
                              "enrollment context (0, with --context-seconds 0: each recording alone)")
+    parser.add_argument("--synthesized-voices", type=int, default=AdaptConfig.synthesized_voices,
+                        help="espeak-ng voices that speak each command for every adaptation, and alone in the "
+                             "run 'text' (0: neither)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -258,10 +263,11 @@ def main(argv: list[str] | None = None) -> int:
                                   "to score the rest as out-of-grammar")
     runs = {"0": evaluate(base, test_frames, truths, negative_frames)}
     print(f"k=0 {runs['0']}", flush=True)
-    config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds)
+    config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds,
+                         synthesized_voices=args.synthesized_voices)
     recognizer = base
-    for k in shot_counts:
-        shots = draw_shots(enroll, commands, k, args.seed + k)
+    for k in (["text"] if args.synthesized_voices else []) + shot_counts:
+        shots = draw_shots(enroll, commands, k, args.seed + k) if k != "text" else []
         splits["shots"][str(k)] = utterance_rows(shots)
         audios = [load_audio(u.audio) for u in shots]
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)
 
-    largest = max(runs, key=int)
+    largest = max((k for k in runs if k.isdigit()), key=int)
     results["runs"] = runs
     results["accuracy"] = {k: round(run["accuracy"], 4) for k, run in runs.items()}
     results["false_accepts"] = {k: {"all": round(run["false_accept"], 4),

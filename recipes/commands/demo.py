@@ -24,18 +24,14 @@ import soundfile as sf
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt, read_examples
 from asr.model import ASRModel, model_dir, write_json_atomically
 from features.audio import SAMPLE_RATE
-from features.synth import Voice, available, synthesize
+from features.synth import COMMAND_VOICES, Voice, available, synthesize
 
 COMMANDS = ["lights on", "lights off", "next slide", "go back", "volume up", "volume down",
             "play music", "stop"]
 # Out-of-grammar phrases: everyday speech, and words that share sounds with the commands.
 NEGATIVES = ["what time is it", "open the window", "good morning everyone", "how is the weather today",
              "coffee", "lighthouse", "next week", "call my sister", "seven", "turn the page"]
-ENROLL_VOICES = [
-    Voice("en-us", "m1", rate=150, pitch=45),
-    Voice("en", "f2", rate=170, pitch=65),
-    Voice("en-gb-scotland", "m3", rate=140, pitch=35),
-]
+ENROLL_VOICES = COMMAND_VOICES[:3]  # what `asr adapt --synthesize 3` would speak the commands in
 TEST_VOICES = [
     Voice("en-us", "f4", rate=165, pitch=70),
     Voice("en-029", "m5", rate=155, pitch=40),
@@ -105,7 +101,9 @@ def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int =
     zero = score(CommandRecognizer(ASRModel.load(base), CommandConfig(list(COMMANDS))), test, negatives)
     print(f"adapting to {len(ENROLL_VOICES)} recordings a command ...", flush=True)
     examples = read_examples(audio / "enroll", COMMANDS)
-    summary = adapt(base, COMMANDS, examples, root / "model", AdaptConfig(steps=steps, threads=threads))
+    # Its enrollment recordings are those voices already: no more synthesized on top.
+    summary = adapt(base, COMMANDS, examples, root / "model",
+                    AdaptConfig(steps=steps, threads=threads, synthesized_voices=0))
     adapted = score(CommandRecognizer.load(root / "model"), test, negatives)
 
     k = str(len(ENROLL_VOICES))

@@ -103,8 +103,10 @@ class Server:
                 if server.cut_after:
                     body = body[:server.cut_after.pop(0)]
                     self.close_connection = True
-                self.wfile.write(body)
+                # Counted before writing: the client may have read it all and the test asserted
+                # before this thread runs again (it did: sent was 0 once, in a fresh-clone run).
                 server.sent += len(body)
+                self.wfile.write(body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/resources/12"

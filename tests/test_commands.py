@@ -372,3 +372,32 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     results = json.loads(recognized.stdout)
     assert len(results) == len(test) + 1 and results[-1]["error"] and results[-1]["command"] == NONE
     assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75
+
+
+def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
+    """The recipe end to end on a few FSDD recordings: runs 0, text and 1 in results.json, the
+    model of the largest k saved, the splits written."""
+    import json
+
+    from features.synth import available
+    from recipes.commands.__main__ import main
+    from tests.conftest import shared_or_skip
+
+    if available():
+        assert not os.environ.get("CI"), available()
+        pytest.skip(available())
+    data = shared_or_skip("fsdd/manifest.jsonl").parent
+    out = tmp_path / "fsdd"
+    assert main(["--data", str(data), "--shots", "1", "--max-test", "8", "--max-negatives", "4", "--steps", "5",
+                 "--synthesized-voices", "1", "--negatives", f"an4={data.parent / 'an4' / 'test' / 'manifest.jsonl'}",
+                 "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["runs"]) == ["0", "text", "1"] and results["n_test"] == 8
+    assert results["runs"]["text"]["recordings"] == 0 and results["runs"]["text"]["synthesized_recordings"] == 10
+    assert results["runs"]["1"]["recordings"] == 10 and results["runs"]["1"]["synthesized_recordings"] == 10
+    assert results["adapt_seconds"] == results["runs"]["1"]["adapt_seconds"] > 0
+    assert all(0 <= results["accuracy"][k] <= 1 for k in ("0", "text", "1"))
+    assert set(results["test_speakers"]) == {"lucas", "nicolas"}
+    splits = json.loads((out / "splits.json").read_text())
+    assert len(splits["test"]) == 8 and splits["shots"]["text"] == [] and len(splits["shots"]["1"]) == 10
+    assert (out / "model" / "context_audio.safetensors").exists()

@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)
 
-    largest = max((k for k in runs if k.isdigit()), key=int)
+    largest = max(runs, key=lambda k: int(k) if k.isdigit() else 0.5)  # "text" lies between 0 and 1 shot
     results["runs"] = runs
     results["accuracy"] = {k: round(run["accuracy"], 4) for k, run in runs.items()}
     results["false_accepts"] = {k: {"all": round(run["false_accept"], 4),

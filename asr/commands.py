@@ -46,6 +46,7 @@ from asr.text import Vocabulary, normalize_text
 from features.audio import SAMPLE_RATE, AudioError, load_audio
 from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_stretch
 from features.manifest import read_corpus
+from features.synth import COMMAND_VOICES, synthesize
 
 COMMANDS_FILE = "commands.json"
 BASE_LINKS_FILE = "base_links.safetensors"
@@ -624,8 +625,6 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
 def synthesized_examples(commands: list[str], voices: int) -> tuple[list[np.ndarray], list[int]]:
     """Each command spoken by the first `voices` of features.synth.COMMAND_VOICES (espeak-ng):
     16-kHz recordings and their command indices, voice by voice."""
-    from features.synth import COMMAND_VOICES, synthesize
-
     if not 0 < voices <= len(COMMAND_VOICES):
         raise ValueError(f"synthesized voices: 1 to {len(COMMAND_VOICES)}, not {voices}")
     texts = [normalize_text(command).lower() for command in commands]

@@ -1,9 +1,20 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+# A hang guard, not a speed test: on a loaded machine (three jobs on two cores) test_cli's
+# training fixture took over 600 s and every test of that module errored.
+def asr(*args, timeout: int = 1800) -> subprocess.CompletedProcess:
+    """The `asr` command in a subprocess, run from the repository root."""
+    return subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def shared_or_skip(relative: str) -> Path:

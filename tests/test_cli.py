@@ -1,7 +1,5 @@
 """End to end through the `asr` command: train on real AN4 speech, transcribe, evaluate, bad files."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,17 +7,11 @@ import pytest
 import soundfile as sf
 
 from features.manifest import read_manifest, write_manifest
+from tests.conftest import asr
 
-ROOT = Path(__file__).resolve().parents[1]
 TRAIN_UTTERANCES = 160
 STEPS = 400
 
-
-# A hang guard, not a speed test: on a loaded machine (three jobs on two cores) the training
-# fixture took over 600 s and every test of this module errored.
-def asr(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -331,14 +331,11 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     three voices and adapts the default model to those; `asr commands` then recognises real FSDD
     recordings (lucas) among the three commands, and a broken file gets its error."""
     import json
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from asr.commands import synthesized_examples
     from features.manifest import read_corpus
     from features.synth import COMMAND_VOICES, available
-    from tests.conftest import shared_or_skip
+    from tests.conftest import asr, shared_or_skip
 
     if available():
         assert not os.environ.get("CI"), available()
@@ -355,10 +352,6 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     (tmp_path / "commands.txt").write_text("\n".join(words) + "\n")
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not audio")
-
-    def asr(*args):
-        return subprocess.run([sys.executable, "-m", "asr.cli", *map(str, args)], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parents[1], timeout=1800)
 
     nothing = asr("adapt", "default", "--commands", tmp_path / "commands.txt", "--out", tmp_path / "cmd")
     assert nothing.returncode == 2 and "--synthesize" in nothing.stderr and not (tmp_path / "cmd").exists()

@@ -371,6 +371,7 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
     """The recipe end to end on a few FSDD recordings: runs 0, text and 1 in results.json, the
     model of the largest k saved, the splits written."""
     import json
+    from collections import Counter
 
     from features.synth import available
     from recipes.commands.__main__ import main
@@ -392,5 +393,10 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
     assert all(0 <= results["accuracy"][k] <= 1 for k in ("0", "text", "1"))
     assert set(results["test_speakers"]) == {"lucas", "nicolas"}
     splits = json.loads((out / "splits.json").read_text())
+    per_speaker = Counter(row["id"].split("_")[0] for row in splits["test"])  # FSDD ids: speaker_digit_n
+    for k, by_speaker in results["accuracy_by_speaker"].items():  # the overall share, split by speaker
+        assert set(by_speaker) <= {"lucas", "nicolas"}
+        pooled = sum(by_speaker[s] * per_speaker[s] for s in by_speaker) / sum(per_speaker[s] for s in by_speaker)
+        assert pooled == pytest.approx(results["accuracy"][k], abs=1e-3), k
     assert len(splits["test"]) == 8 and splits["shots"]["text"] == [] and len(splits["shots"]["1"]) == 10
     assert (out / "model" / "context_audio.safetensors").exists()

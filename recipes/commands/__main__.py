@@ -106,12 +106,23 @@ def false_accepts(recognizer: CommandRecognizer, negatives: dict[str, list[torch
     return rates
 
 
+def accuracy_by_speaker(correct: list[bool], speakers: list[str | None]) -> dict[str, float]:
+    """Share correct per test speaker (empty where the corpus names no speakers)."""
+    by_speaker: dict[str, list[bool]] = {}
+    for ok, speaker in zip(correct, speakers):
+        if speaker is not None:
+            by_speaker.setdefault(str(speaker), []).append(ok)
+    return {speaker: round(float(np.mean(values)), 4) for speaker, values in sorted(by_speaker.items())}
+
+
 def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: list[str],
-             negatives: dict[str, list[torch.Tensor]]) -> dict:
+             negatives: dict[str, list[torch.Tensor]], speakers: list[str | None] | None = None) -> dict:
     results = recognizer.recognize_frames(frames)
     rates = false_accepts(recognizer, negatives)
+    correct = [r.command == t for r, t in zip(results, truths)]
     return {
-        "accuracy": float(np.mean([r.command == t for r, t in zip(results, truths)])),
+        "accuracy": float(np.mean(correct)),
+        "accuracy_by_speaker": accuracy_by_speaker(correct, speakers or [None] * len(correct)),
         "top1_accuracy": float(np.mean([r.best == t for r, t in zip(results, truths)])),  # no rejection
         "rejected": float(np.mean([r.command == NONE for r in results])),
         "false_accept": rates["all"],
@@ -249,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         negative_frames = {source: encode_as_recognized(base, audios, f"encode {source}")
                            for source, audios in negative_audio.items()}
     truths = [u.text for u in test_kept]
+    speakers = [u.speaker for u in test_kept]
     out.mkdir(parents=True, exist_ok=True)
     splits = {"data": str(data), "commands": commands, "test": utterance_rows(test_kept),
               "negatives": {source: utterance_rows(utts) for source, utts in negative_kept.items()},
@@ -261,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     if "other_words" not in negative_frames:
         results["other_words"] = ("none: every word of the corpus is a command; pick fewer with --commands "
                                   "to score the rest as out-of-grammar")
-    runs = {"0": evaluate(base, test_frames, truths, negative_frames)}
+    runs = {"0": evaluate(base, test_frames, truths, negative_frames, speakers)}
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds,
                          synthesized_voices=args.synthesized_voices)
@@ -278,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             test_frames = encode_as_recognized(recognizer, test_audio, f"encode test, k={k}")
             negative_frames = {source: encode_as_recognized(recognizer, audios, f"encode {source}, k={k}")
                                for source, audios in negative_audio.items()}
-        runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames), **summary}
+        runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames, speakers), **summary}
         print(f"k={k} {runs[str(k)]}", flush=True)
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)
@@ -286,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     largest = max(runs, key=lambda k: int(k) if k.isdigit() else 0.5)  # "text" lies between 0 and 1 shot
     results["runs"] = runs
     results["accuracy"] = {k: round(run["accuracy"], 4) for k, run in runs.items()}
+    results["accuracy_by_speaker"] = {k: run["accuracy_by_speaker"] for k, run in runs.items()}
     results["false_accepts"] = {k: {"all": round(run["false_accept"], 4),
                                     **{source: round(rate, 4) for source, rate in run["false_accept_by_source"].items()}}
                                 for k, run in runs.items()}

@@ -16,6 +16,8 @@ source of out-of-grammar speech, at the threshold each model learned from its ow
   other_words  the test split's recordings of the corpus's words left out of `--commands`
                (keywords has only ALEXA / COMPUTER / JARVIS: `--commands ALEXA,COMPUTER` makes
                JARVIS the out-of-grammar word).
+Accuracy is also given per test speaker (`accuracy_by_speaker`); to hold out one speaker, enroll
+all the others: `--enroll-speakers george,jackson,lucas` tests nicolas alone.
 Writes OUT/results.json, OUT/splits.json (the exact test and negative recordings, which
 benchmarks/commands_peers.py scores with pocketsphinx) and, for the largest k, the command model
 OUT/model.
@@ -316,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomically(out / "results.json", results)
     print(f"accuracy {results['accuracy']}  false accepts {results['false_accepts']}  "
           f"adapt {results['adapt_seconds']} s  -> {out / 'results.json'}")
+    if any(results["accuracy_by_speaker"].values()):
+        print(f"accuracy by test speaker {results['accuracy_by_speaker']}")
     return 0
 
 

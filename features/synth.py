@@ -11,12 +11,17 @@ a pitch range (0-100). libespeak-ng keeps global state, so calls are serialized 
 from __future__ import annotations
 
 import ctypes
+import os
+import random
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from features.audio import SAMPLE_RATE, resample
+from features.manifest import Utterance
 
 # speak_lib.h
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -59,6 +64,39 @@ COMMAND_VOICES = [
     Voice("en-gb-scotland", "f2", rate=140, pitch=75),
     Voice("en-us", "m3", rate=175, pitch=35),
 ]
+
+
+# What `random_voice` draws from, for sentences synthesized as training speech: accents (American
+# English listed twice, so drawn twice as often), every voice variant, rates and pitches.
+SENTENCE_LANGUAGES = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us")
+SENTENCE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
+                     "klatt", "klatt2", "klatt3", "")
+
+
+def random_voice(rng: random.Random) -> Voice:
+    return Voice(rng.choice(SENTENCE_LANGUAGES), rng.choice(SENTENCE_VARIANTS), rate=rng.randint(130, 200),
+                 pitch=rng.randint(25, 80), pitch_range=rng.randint(30, 80))
+
+
+def synthesize_corpus(texts: list[str], folder: str | os.PathLike, rng: random.Random,
+                      prefix: str = "tts") -> list[Utterance]:
+    """Each text spoken (lowercased) by its own `random_voice`, as FLAC files in `folder`
+    (`<prefix>_<index>.flac`, each written under a temporary name and then renamed, so a file
+    that exists is whole); the utterances, text uppercased, speaker = the voice. Files already there are kept, not
+    spoken again: the voices are still drawn, so a rerun with the same seed gives the same set."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    utterances = []
+    for index, text in enumerate(texts):
+        voice = random_voice(rng)
+        path = folder / f"{prefix}_{index:05d}.flac"
+        if not path.exists():
+            audio = synthesize(text.lower(), voice)
+            partial = path.with_name(path.stem + ".part.flac")
+            sf.write(partial, audio, SAMPLE_RATE)
+            os.replace(partial, path)
+        utterances.append(Utterance(path.stem, str(path.resolve()), text.upper(), voice.label()))
+    return utterances
 
 
 def available() -> str | None:

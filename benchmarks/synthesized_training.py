@@ -22,6 +22,7 @@ import argparse
 import json
 import random
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     synthesized = synthesize_corpus(sentences(Path(args.lm_text), args.sentences, rng), out / "tts", rng)
     write_manifest(synthesized, out / "tts" / "manifest.jsonl")
 
-    results = {"command": "python benchmarks/synthesized_training.py " + " ".join(argv or []), "model": str(model_dir),
+    given = sys.argv[1:] if argv is None else argv
+    results = {"command": " ".join(["python benchmarks/synthesized_training.py", *given]), "model": str(model_dir),
                "sentences": len(synthesized), "arms": {}}
     for arm in args.arms.split(","):
         train = real + (synthesized if arm == "real+tts" else [])

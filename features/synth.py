@@ -82,8 +82,10 @@ def synthesize_corpus(texts: list[str], folder: str | os.PathLike, rng: random.R
                       prefix: str = "tts") -> list[Utterance]:
     """Each text spoken (lowercased) by its own `random_voice`, as FLAC files in `folder`
     (`<prefix>_<index>.flac`, each written under a temporary name and then renamed, so a file
-    that exists is whole); the utterances, text uppercased, speaker = the voice. Files already there are kept, not
-    spoken again: the voices are still drawn, so a rerun with the same seed gives the same set."""
+    that exists is whole); returns the utterances, text uppercased, speaker = the voice.
+    Files already there are kept, not spoken again; their voices are still drawn, so a rerun
+    with the same seed gives the same texts and voices. (The audio is not bit-exact across runs:
+    espeak-ng's female variants add breath noise drawn at random.)"""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     utterances = []

@@ -85,7 +85,7 @@ def synthesize_corpus(texts: list[str], folder: str | os.PathLike, rng: random.R
     that exists is whole); returns the utterances, text uppercased, speaker = the voice.
     Files already there are kept, not spoken again; their voices are still drawn, so a rerun
     with the same seed gives the same texts and voices. (The audio is not bit-exact across runs:
-    espeak-ng's female variants add breath noise drawn at random.)"""
+    espeak-ng's f2, f3 and f5 variants add breath noise drawn at random.)"""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     utterances = []

@@ -26,6 +26,17 @@ def shared_or_skip(relative: str) -> Path:
     return path
 
 
+def espeak_or_skip() -> None:
+    """Skip where espeak-ng cannot be used; in CI that is a failure. (espeakng-loader is a
+    dependency: only a hand-made environment lacks it.)"""
+    from features.synth import available
+
+    why = available()
+    if why:
+        assert not os.environ.get("CI"), why
+        pytest.skip(why)
+
+
 @pytest.fixture(scope="session")
 def an4_test_manifest() -> Path:
     return shared_or_skip("an4/test/manifest.jsonl")

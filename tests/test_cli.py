@@ -13,7 +13,6 @@ TRAIN_UTTERANCES = 160
 STEPS = 400
 
 
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, an4_train_manifest, an4_test_manifest):
     """A chain trained by `asr train` on 160 real AN4 utterances (about two minutes; CTC sits

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, C
                           pronunciation_variants, read_commands, read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.text import CHARACTERS
+from tests.conftest import espeak_or_skip
 from tests.synthetic import TinyEncoder, synthetic_examples, tiny_model
 
 COMMANDS = ["lights on", "lights off", "next"]
@@ -243,11 +243,9 @@ def test_negative_sources_split_an4_and_the_words_left_out(tmp_path):
 
 
 def test_espeak_synthesis_gives_distinct_voices_at_16_khz():
-    from features.synth import Voice, available, synthesize
+    from features.synth import Voice, synthesize
 
-    if available():  # espeakng-loader is a dependency: only a hand-made environment lacks it
-        assert not os.environ.get("CI"), available()
-        pytest.skip(available())
+    espeak_or_skip()
     plain = synthesize("lights on")
     assert plain.dtype == np.float32 and 0.3 < len(plain) / 16_000 < 2.0 and 0.05 < np.abs(plain).max() <= 1.0
     slow = synthesize("lights on", Voice("en-gb-scotland", "f2", rate=100, pitch=80))
@@ -334,12 +332,10 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
 
     from asr.commands import synthesized_examples
     from features.manifest import read_corpus
-    from features.synth import COMMAND_VOICES, available
+    from features.synth import COMMAND_VOICES
     from tests.conftest import asr, shared_or_skip
 
-    if available():
-        assert not os.environ.get("CI"), available()
-        pytest.skip(available())
+    espeak_or_skip()
     words = ["zero", "one", "six"]
     audios, labels = synthesized_examples(words, 2)
     assert labels == [0, 1, 2, 0, 1, 2] and all(a.dtype == np.float32 and 0.2 < len(a) / 16_000 < 2 for a in audios)
@@ -373,13 +369,10 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
     import json
     from collections import Counter
 
-    from features.synth import available
     from recipes.commands.__main__ import main
     from tests.conftest import shared_or_skip
 
-    if available():
-        assert not os.environ.get("CI"), available()
-        pytest.skip(available())
+    espeak_or_skip()
     data = shared_or_skip("fsdd/manifest.jsonl").parent
     out = tmp_path / "fsdd"
     assert main(["--data", str(data), "--shots", "1", "--max-test", "8", "--max-negatives", "4", "--steps", "5",

@@ -1,5 +1,4 @@
 """Synthesized training speech: sentences spoken by seeded random espeak-ng voices."""
-import os
 import random
 
 import numpy as np
@@ -7,14 +6,13 @@ import pytest
 
 from features.audio import load_audio
 from features.manifest import read_corpus, write_manifest
-from features.synth import available, random_voice, synthesize_corpus
+from features.synth import random_voice, synthesize_corpus
+from tests.conftest import espeak_or_skip
 
 
 @pytest.fixture(autouse=True)
 def espeak():
-    if available():  # espeakng-loader is a dependency: only a hand-made environment lacks it
-        assert not os.environ.get("CI"), available()
-        pytest.skip(available())
+    espeak_or_skip()
 
 
 def test_random_voices_are_seeded_and_varied():

@@ -70,6 +70,14 @@ def pitch_shift(audio: np.ndarray, semitones: float, sample_rate: int = 16_000) 
     return librosa.effects.pitch_shift(audio, sr=sample_rate, n_steps=semitones).astype(np.float32)
 
 
+def trim_quiet_edges(audio: np.ndarray, top_db: float) -> np.ndarray:
+    """Cut the leading and trailing stretches quieter than `top_db` below the peak (librosa's
+    trim), as a recorder that starts late and stops early cuts a word's soft onset and ending."""
+    import librosa
+    trimmed, _ = librosa.effects.trim(audio, top_db=top_db, frame_length=256, hop_length=64)
+    return trimmed if len(trimmed) >= 1600 else audio  # keep at least 0.1 s
+
+
 def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     """White noise at the given signal-to-noise ratio."""
     power = float(np.mean(audio ** 2)) + 1e-12

@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthesized-voices", type=int, default=AdaptConfig.synthesized_voices,
                         help="espeak-ng voices that speak each command for every adaptation, and alone in the "
                              "run 'text' (0: neither)")
+    parser.add_argument("--trim-copies", type=int, default=AdaptConfig.trim_copies,
+                        help="more copies of each enrollment recording with their quiet edges cut, for test "
+                             "speakers whose recordings cut into the words (AdaptConfig.trim_db_range; 0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -278,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"0": evaluate(base, test_frames, truths, negative_frames, speakers)}
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds,
-                         synthesized_voices=args.synthesized_voices)
+                         synthesized_voices=args.synthesized_voices, trim_copies=args.trim_copies)
     recognizer = base
     for k in (["text"] if args.synthesized_voices else []) + shot_counts:
         shots = draw_shots(enroll, commands, k, args.seed + k) if k != "text" else []

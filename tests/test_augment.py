@@ -1,0 +1,24 @@
+import numpy as np
+
+from features.augment import trim_quiet_edges
+
+
+def tone(seconds: float, amplitude: float, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_trimming_cuts_the_quiet_onset_and_ending_at_the_chosen_depth():
+    # A soft 0.1 s onset (-26 dB) and ending (-14 dB) around 0.3 s of loud tone.
+    word = np.concatenate([tone(0.1, 0.05), tone(0.3, 1.0), tone(0.1, 0.2)])
+    deep = trim_quiet_edges(word, top_db=30)  # both soft parts are within 30 dB of the peak: kept
+    assert abs(len(deep) - len(word)) < 400
+    shallow = trim_quiet_edges(word, top_db=20)  # the -26 dB onset goes, the -14 dB ending stays
+    assert 0.38 < len(shallow) / 16_000 < 0.42 and np.abs(shallow[:200]).max() > 0.5
+    tight = trim_quiet_edges(word, top_db=10)  # only the loud part is left
+    assert 0.28 < len(tight) / 16_000 < 0.32
+
+
+def test_trimming_never_leaves_less_than_a_tenth_of_a_second():
+    blip = np.concatenate([np.zeros(8000, np.float32), tone(0.03, 1.0), np.zeros(8000, np.float32)])
+    assert len(trim_quiet_edges(blip, top_db=20)) == len(blip)

@@ -1,5 +1,6 @@
 import numpy as np
 
+from asr.commands import AdaptConfig, trimmed_copies
 from features.augment import trim_quiet_edges
 
 
@@ -22,3 +23,12 @@ def test_trimming_cuts_the_quiet_onset_and_ending_at_the_chosen_depth():
 def test_trimming_never_leaves_less_than_a_tenth_of_a_second():
     blip = np.concatenate([np.zeros(8000, np.float32), tone(0.03, 1.0), np.zeros(8000, np.float32)])
     assert len(trim_quiet_edges(blip, top_db=20)) == len(blip)
+
+
+def test_adaptation_copies_with_cut_edges_lose_the_soft_onset_and_ending():
+    word = np.concatenate([tone(0.15, 0.02), tone(0.3, 1.0), tone(0.15, 0.02)])  # soft edges at -34 dB
+    config = AdaptConfig(trim_copies=2, speed_range=(0.9, 1.1), snr_range_db=(40.0, 40.0))
+    copies = trimmed_copies(word, config, np.random.default_rng(0))
+    assert len(copies) == 2
+    assert all(0.25 < len(c) / 16_000 < 0.37 and np.abs(c[:160]).max() > 0.3 for c in copies)
+    assert trimmed_copies(word, AdaptConfig(trim_copies=0), np.random.default_rng(0)) == []

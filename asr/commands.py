@@ -430,7 +430,8 @@ class AdaptConfig:
     snr_range_db: tuple[float, float] = (10.0, 30.0)
     # More copies of each recording (speed, noise) with the quiet onset and ending cut (librosa
     # trim at a top_db drawn from the range), for speakers whose recordings cut into their
-    # words: FSDD digits of speakers not enrolled, k = 5, +1.8 to +2.3 points (benchmarks/RESULTS.md).
+    # words: FSDD digits of speakers not enrolled, k = 5, +1.3 points over four draws of shots
+    # (-0.7 to +2.3; benchmarks/RESULTS.md).
     # They train but do not calibrate: cut words are ambiguous, and as impostors they would
     # push the threshold up.
     trim_copies: int = 3

@@ -492,23 +492,23 @@ def merge_adapters(link: nn.Module) -> None:
                 setattr(layer, name, module.merged())
 
 
+def perturbed_copy(audio: np.ndarray, config: AdaptConfig, rng: np.random.Generator,
+                   cut_edges: bool = False) -> np.ndarray:
+    """Speed changed, quiet edges cut if asked, then white noise."""
+    perturbed = time_stretch(audio, float(rng.uniform(*config.speed_range)))
+    if cut_edges:
+        perturbed = trim_quiet_edges(perturbed, float(rng.uniform(*config.trim_db_range)))
+    return add_noise(perturbed, float(rng.uniform(*config.snr_range_db)), rng)
+
+
 def augmented_copies(audio: np.ndarray, config: AdaptConfig, rng: np.random.Generator) -> list[np.ndarray]:
-    """The recording and `copies` perturbed versions (speed, then white noise)."""
-    copies = [audio]
-    for _ in range(config.copies):
-        perturbed = time_stretch(audio, float(rng.uniform(*config.speed_range)))
-        copies.append(add_noise(perturbed, float(rng.uniform(*config.snr_range_db)), rng))
-    return copies
+    """The recording and `copies` perturbed versions."""
+    return [audio] + [perturbed_copy(audio, config, rng) for _ in range(config.copies)]
 
 
 def trimmed_copies(audio: np.ndarray, config: AdaptConfig, rng: np.random.Generator) -> list[np.ndarray]:
-    """`trim_copies` versions with speed changed, quiet edges cut, then white noise."""
-    copies = []
-    for _ in range(config.trim_copies):
-        perturbed = time_stretch(audio, float(rng.uniform(*config.speed_range)))
-        trimmed = trim_quiet_edges(perturbed, float(rng.uniform(*config.trim_db_range)))
-        copies.append(add_noise(trimmed, float(rng.uniform(*config.snr_range_db)), rng))
-    return copies
+    """`trim_copies` perturbed versions with their quiet edges cut."""
+    return [perturbed_copy(audio, config, rng, cut_edges=True) for _ in range(config.trim_copies)]
 
 
 def training_targets(recognizer: CommandRecognizer, frames: list[torch.Tensor],

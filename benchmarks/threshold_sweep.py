@@ -1,0 +1,53 @@
+"""Accuracy and false accepts of a saved command model across "none" thresholds.
+
+    python benchmarks/threshold_sweep.py exp/fsdd [--thresholds -0.5,-1,-1.5,-1.8,-2.1,-2.5]
+
+Reads OUT/model (the largest k's command model) and OUT/splits.json of a `recipes.commands`
+run, encodes each test and out-of-grammar recording as `asr commands` does (alone, with the
+model's enrollment context), and prints, for its learned threshold and each one given, the
+share of test recordings recognised correctly and the share of out-of-grammar ones accepted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from asr.commands import NONE, CommandRecognizer  # noqa: E402
+from features.audio import load_audio  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="a recipes.commands OUT folder")
+    parser.add_argument("--thresholds", default="-0.5,-1,-1.3,-1.5,-1.8,-2.1,-2.5")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    recognizer = CommandRecognizer.load(out / "model")
+    splits = json.loads((out / "splits.json").read_text())
+    negatives = [row for rows in splits["negatives"].values() for row in rows]
+    test_frames = [recognizer.encode([load_audio(row["audio"])])[0] for row in splits["test"]]
+    negative_frames = [recognizer.encode([load_audio(row["audio"])])[0] for row in negatives]
+    truths = [row["text"] for row in splits["test"]]
+    learned = recognizer.config.threshold
+    for threshold in sorted({learned, *(float(t) for t in args.thresholds.split(","))}, reverse=True):
+        recognizer.config.threshold = threshold
+        accuracy = np.mean([r.command == t for r, t in zip(recognizer.recognize_frames(test_frames), truths)])
+        accepted = np.mean([r.command != NONE for r in recognizer.recognize_frames(negative_frames)])
+        print(f"threshold {threshold:7.3f}{' (learned)' if threshold == learned else '':10s}  accuracy "
+              f"{100 * accuracy:5.1f} % of {len(truths)}  false accepts {100 * accepted:4.1f} % of {len(negatives)}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

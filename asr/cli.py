@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", required=True, action="append", help="labeled corpus; repeat to mix")
     p.add_argument("--dev", action="append", default=[], help="dev corpus for model selection")
     p.add_argument("--out", required=True, help="output folder: OUT/model, OUT/checkpoint")
+    p.add_argument("--unlabeled", action="append", default=[],
+                   help="unlabeled audio (folder or manifest) for --ssl-weight; repeat to mix")
     add_training_options(p)
     p.set_defaults(run=train_command)
 
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
-    from training.supervised import SupervisedConfig
+    from training.supervised import JOINT_SSL_WEIGHT, SupervisedConfig
     from training.trainer import TrainConfig
     model, train = SupervisedConfig(), TrainConfig()
     p.add_argument("--encoder", default=model.encoder, help="whisper-tiny.en, or an HF hub id / local path")
@@ -114,6 +116,10 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze-ssl", action="store_true", help="with --init: do not train the SSL part")
     p.add_argument("--ssl-lr-scale", type=float, default=model.ssl_lr_scale,
                    help="with --init: learning-rate multiplier for the SSL part")
+    p.add_argument("--ssl-weight", type=float, default=None,
+                   help="with --init: keep the masked-unit loss on unlabeled audio (asr train: --unlabeled; recipes: "
+                        f"theirs) at this weight while fine-tuning; default {JOINT_SSL_WEIGHT} where there is such "
+                        "audio, else 0 (labels only)")
 
 
 def add_ssl_options(p: argparse.ArgumentParser) -> None:
@@ -150,8 +156,9 @@ def ssl_config(args: argparse.Namespace):
                      dev_share=args.dev_share, cache_dir=args.cache_dir)
 
 
-def supervised_config(args: argparse.Namespace):
-    from training.supervised import SupervisedConfig
+def supervised_config(args: argparse.Namespace, unlabeled_audio: bool = False):
+    """The training options as a SupervisedConfig; `unlabeled_audio`: the caller has some for --ssl-weight."""
+    from training.supervised import JOINT_SSL_WEIGHT, SupervisedConfig
     from training.trainer import TrainConfig
     train = TrainConfig(max_steps=args.steps, max_minutes=args.minutes, lr=args.lr, warmup_steps=args.warmup,
                         max_batch_frames=args.batch_frames, eval_every=args.eval_every,
@@ -161,6 +168,8 @@ def supervised_config(args: argparse.Namespace):
                               layers_per_link=args.layers_per_link, phone_weight=args.phone_weight,
                               train=train, cache_dir=args.cache_dir, init=args.init,
                               freeze_ssl=args.freeze_ssl, ssl_lr_scale=args.ssl_lr_scale,
+                              ssl_weight=args.ssl_weight if args.ssl_weight is not None
+                              else JOINT_SSL_WEIGHT if args.init and unlabeled_audio else 0.0,
                               speed_perturb=[float(f) for f in args.speed_perturb.split(",") if f.strip()])
     if args.no_spec_augment:
         config.spec_augment = None
@@ -242,10 +251,11 @@ def train_command(args: argparse.Namespace) -> int:
     from features.manifest import read_corpus
     from training.supervised import train_supervised
     from training.trainer import finish_distributed, save_results
-    config = supervised_config(args)
+    config = supervised_config(args, unlabeled_audio=bool(args.unlabeled))
     train_utts = [u for source in args.train for u in read_corpus(source)]
     dev_utts = [u for source in args.dev for u in read_corpus(source)]
-    summary = train_supervised(train_utts, dev_utts, args.out, config)
+    unlabeled_utts = [u for source in args.unlabeled for u in read_corpus(source)]
+    summary = train_supervised(train_utts, dev_utts, args.out, config, unlabeled_utts=unlabeled_utts)
     save_results(Path(args.out) / "train_summary.json", summary)
     print(f"model: {Path(args.out) / 'model'}  dev WER {summary['dev_wer']:.4f}  "
           f"trainable {summary['trainable_params']:,} of {summary['total_params']:,} "

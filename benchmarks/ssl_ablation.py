@@ -5,6 +5,8 @@ For each share of AN4's training labels and each seed, three systems get the sam
   (b) phone,char       the phoneme -> character chain, no SSL
   (c) unit,phone,char  the full chain on an SSL unit link (`asr ssl` on unlabeled audio + AN4 train
                        audio without labels; one SSL model, label-free, shared by every run)
+  (d) unit,phone,char  (c), with the masked-unit loss kept on that unlabeled audio while fine-tuning
+                       (--ssl-weight; the recipe's default for SSL chains since it was measured here)
 Each run is `python -m recipes.an4` (the same recipe users run); its results.json is collected into
 OUT/ablation.json and a markdown table.
 
@@ -33,20 +35,25 @@ from asr.lm import write_decoding_lm
 from features.manifest import read_corpus
 from recipes.an4.__main__ import DEV_SPEAKERS, split_dev
 from recipes.common import LM_ORDER, score_sets
+from training.supervised import JOINT_SSL_WEIGHT
 
-SYSTEMS = {"a": "char", "b": "phone,char", "c": "unit,phone,char"}
+SYSTEMS = {"a": "char", "b": "phone,char", "c": "unit,phone,char", "d": "unit,phone,char"}
 
 
 def run_one(data: str, ssl: str, fraction: float, system: str, seed: int, steps: int, out: Path,
-            extra: list[str], lm_text: str = "labeled") -> dict:
+            extra: list[str], lm_text: str = "labeled", unlabeled: tuple[str, ...] = ()) -> dict:
     run_dir = out / f"f{fraction}-{system}-s{seed}"
     if not (run_dir / "results.json").exists():
         command = [sys.executable, "-m", "recipes.an4", "--data", data, "--out", str(run_dir),
                    "--labeled-fraction", str(fraction), "--chain", SYSTEMS[system], "--seed", str(seed),
                    "--steps", str(steps), "--eval-every", str(max(25, steps // 6)), "--warmup", "100",
-                   "--threads", "1", "--quiet", *extra]
+                   "--threads", "1", "--quiet"]
         if system == "c":
-            command += ["--init", ssl]
+            command += ["--init", ssl, "--ssl-weight", "0"]
+        if system == "d":
+            command += ["--init", ssl, "--ssl-weight", str(JOINT_SSL_WEIGHT)]
+            command += [option for source in unlabeled for option in ("--unlabeled", source)]
+        command += extra  # last, so that it can override the system's own options
         started = time.perf_counter()
         with open(out / f"{run_dir.name}.log", "w") as log:
             done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
@@ -123,12 +130,16 @@ def main() -> int:
                         help="label share:steps, comma-separated")
     parser.add_argument("--seeds", default="1,2,3", help="seeds for shares below 1 (share 1.0 uses the first)")
     parser.add_argument("--systems", default="a,b,c")
+    parser.add_argument("--unlabeled", action="append", default=[],
+                        help="system (d): unlabeled audio besides AN4 train's for the masked-unit loss "
+                             "(default: ../shared/data/librispeech/unlabeled, as the SSL model had)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (each on one thread)")
     parser.add_argument("--extra", default="", help="more recipe options for every run, space-separated")
     parser.add_argument("--lm-text", choices=("labeled", "train"), default="labeled",
                         help="beam decoder's lexicon + LM from the labeled share's transcripts (as the recipe "
                              "does) or from all of AN4 train's (re-scores finished runs)")
     args = parser.parse_args()
+    unlabeled = tuple(args.unlabeled or [str(Path(args.data).parent / "librispeech" / "unlabeled")])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -140,7 +151,7 @@ def main() -> int:
                 plan.append((float(fraction), system, seed, int(steps)))
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda p: run_one(args.data, args.ssl, p[0], p[1], p[2], p[3], out, args.extra.split(),
-                                                      args.lm_text),
+                                               args.lm_text, unlabeled),
                              plan))
     table = summarize(rows)
     name = "ablation.json" if args.lm_text == "labeled" else f"ablation_lm_{args.lm_text}.json"

@@ -25,8 +25,14 @@ def add_ssl_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ssl-steps", type=int, default=ssl.train.max_steps, help="SSL: steps per round")
 
 
+def unlabeled_audio(args: argparse.Namespace, corpus_audio: list[Utterance]) -> list[Utterance]:
+    """--unlabeled plus the recipe's own training audio, labels dropped: what the SSL losses see."""
+    audio = [u for source in args.unlabeled for u in read_corpus(source)]
+    return audio + [replace(u, text=None) for u in corpus_audio]
+
+
 def self_supervised_stage(args: argparse.Namespace, corpus_audio: list[Utterance], out_dir: Path) -> dict | None:
-    """Train the unit link on --unlabeled plus the recipe's own training audio (labels dropped).
+    """Train the unit link on `unlabeled_audio`.
 
     Sets `args.init` to the SSL model so the supervised stage stacks its links on it. Skipped
     (None) when the chain has no unit link or --init already names an SSL model.
@@ -34,8 +40,7 @@ def self_supervised_stage(args: argparse.Namespace, corpus_audio: list[Utterance
     from training.ssl import SSLConfig, train_ssl
     if args.chain.split(",")[0] != "unit" or args.init:
         return None
-    audio = [u for source in args.unlabeled for u in read_corpus(source)]
-    audio += [replace(u, text=None) for u in corpus_audio]
+    audio = unlabeled_audio(args, corpus_audio)
     config = SSLConfig(encoder=args.encoder, units=args.units, iterations=args.ssl_iterations,
                        train=replace(SSLConfig().train, max_steps=args.ssl_steps, max_batch_frames=args.batch_frames,
                                      threads=args.threads, seed=args.seed, progress=not args.quiet),
@@ -71,7 +76,7 @@ def finish_recipe(out_dir: Path, train: list[Utterance], test_sets: dict[str, li
     results = score_sets(model_dir, test_sets, out_dir)
     results.update({k: summary[k] for k in ("train_seconds", "prepare_seconds", "steps", "best_step",
                                             "dev_wer", "trainable_params", "total_params",
-                                            "trainable_share", "train_utterances",
+                                            "trainable_share", "train_utterances", "unlabeled_utterances",
                                             "distributed_world_size")})
     if summary.get("ssl"):
         results["ssl"] = {k: summary["ssl"][k] for k in ("utterances", "audio_minutes", "encode_seconds",

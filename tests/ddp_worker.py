@@ -1,25 +1,45 @@
-"""Worker for the DDP test: `torchrun --nproc_per_node 2 -m tests.ddp_worker OUT`."""
+"""Worker for the DDP tests: `torchrun --nproc_per_node 2 -m tests.ddp_worker OUT [joint]`.
+
+`joint`: a unit link under the character link, trained with the masked-unit loss on unlabeled
+rows beside the CTC loss, in the one forward per step that DDP allows.
+"""
 import json
 import sys
 from pathlib import Path
 
-
 from tests.synthetic import synthetic_examples, tiny_model
+from training.data import Example
+from training.ssl import joint_ctc_unit_loss
 from training.supervised import greedy_wer, hierarchical_ctc_loss
 from training.trainer import TrainConfig, finish_distributed, init_distributed, train
 
 
-def main(out: Path) -> None:
+def unit_examples(n: int, seed: int) -> list[Example]:
+    """Unlabeled rows; a frame's unit is the largest of its first 12 stacked dimensions."""
+    examples = []
+    for e in synthetic_examples(n, seed=seed):
+        frames = e.frames.float()
+        pairs = frames[: frames.shape[0] // 2 * 2].reshape(-1, 2 * frames.shape[1])
+        examples.append(Example(e.id, e.frames[: pairs.shape[0] * 2], {"unit": pairs[:, :12].argmax(-1)}, ""))
+    return examples
+
+
+def main(out: Path, joint: bool) -> None:
     rank, world = init_distributed()
-    model = tiny_model(seed=0)  # same seed: replicas start equal, as DDP also enforces
+    model = tiny_model(("unit", "char") if joint else ("phone", "char"), seed=0)  # replicas start equal
     config = TrainConfig(max_steps=20, lr=3e-3, warmup_steps=5, max_batch_frames=300, eval_every=10,
                          checkpoint_every=10, threads=1, progress=False)
-    state = train(model, synthetic_examples(48, seed=1), synthetic_examples(8, seed=2),
-                  hierarchical_ctc_loss(model, None), greedy_wer, out / "out", config)
+    train_examples = synthetic_examples(48, seed=1)
+    if joint:
+        train_examples = [Example(e.id, e.frames, {"char": e.targets["char"]}, e.text) for e in train_examples]
+        loss = joint_ctc_unit_loss(model, None, unit_examples(24, seed=3), 0.5, 150)
+    else:
+        loss = hierarchical_ctc_loss(model, None)
+    state = train(model, train_examples, synthetic_examples(8, seed=2), loss, greedy_wer, out / "out", config)
     checksum = sum(float(p.detach().double().sum()) for p in model.chain.parameters())
     (out / f"rank{rank}.json").write_text(json.dumps({"step": state.step, "checksum": checksum, "world": world}))
     finish_distributed()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), joint=sys.argv[2:] == ["joint"])

@@ -1,5 +1,6 @@
 """The self-supervised stage: span masks, k-means units, masked unit prediction, fine-tuning from it."""
 import json
+import math
 import subprocess
 import sys
 
@@ -8,12 +9,15 @@ import torch
 from safetensors.torch import load_file
 
 import asr.encoder
+from features.manifest import Utterance
+from training.cache import EncodedCorpus
 from asr.model import ASRModel
 from tests.synthetic import DIM, TinyEncoder, synthetic_examples
 from training.data import Example
-from training.ssl import (SSLConfig, assign_units, encoder_features, fit_codebook, masked_unit_error,
-                          masked_unit_loss, span_mask, ssl_model_config)
-from training.supervised import SupervisedConfig, model_on_ssl
+from training.data import collate
+from training.ssl import (SSLConfig, assign_units, crop_example, encoder_features, fit_codebook, joint_ctc_unit_loss,
+                          masked_unit_error, masked_unit_loss, span_mask, ssl_model_config, unlabeled_unit_examples)
+from training.supervised import SupervisedConfig, greedy_wer, hierarchical_ctc_loss, model_on_ssl
 from training.trainer import TrainConfig, parameter_groups, train
 
 
@@ -109,6 +113,84 @@ def test_fine_tuning_from_ssl_copies_the_unit_link_and_freezes_or_slows_it(tmp_p
     assert id(slowed.chain.links[1].output.weight) in groups[1.0]
 
 
+def _trained_ssl_on_disk(tmp_path, monkeypatch):
+    """A tiny SSL model trained on the synthetic units, saved; load_encoder yields the tiny encoder."""
+    config = _tiny_ssl_config(steps=200)
+    train_examples, codebook = _unit_examples(config, seed=1)
+    dev_examples, _ = _unit_examples(config, seed=2, codebook=codebook)
+    model = _tiny_ssl_model(config)
+    model.codebook = codebook
+    train(model, train_examples, dev_examples, masked_unit_loss(config), masked_unit_error(config),
+          tmp_path / "ssl", config.train)
+    monkeypatch.setattr(asr.encoder, "load_encoder", lambda name: TinyEncoder())
+    return config, tmp_path / "ssl" / "model", dev_examples
+
+
+def _char_only(examples):
+    return [Example(e.id, e.frames, {"char": e.targets["char"]}, e.text) for e in examples]
+
+
+def test_joint_loss_keeps_ctc_of_the_labeled_rows_and_adds_masked_units_of_the_unlabeled(tmp_path, monkeypatch):
+    config, ssl_dir, unit_dev = _trained_ssl_on_disk(tmp_path, monkeypatch)
+    model = model_on_ssl(SupervisedConfig(links=["unit", "char"], init=str(ssl_dir), ssl_weight=0.5))
+    assert model.chain.input.mask_embedding.requires_grad  # the mask vector is used again
+    utterances = [Utterance(e.id, "unused.wav", None) for e in unit_dev]
+    monkeypatch.setattr("training.ssl.encode_corpus_all_ranks",
+                        lambda utts, encoder, cache, progress: EncodedCorpus(utts, [e.frames for e in unit_dev], []))
+    unlabeled, problems = unlabeled_unit_examples(utterances, model, str(tmp_path / "cache"), progress=False)
+    assert not problems
+    assert all(torch.equal(a.targets["unit"], b.targets["unit"]) for a, b in zip(unlabeled, unit_dev))
+    longest = max(unlabeled, key=lambda e: e.frames.shape[0])
+    window = crop_example(longest, 21, stack=2)  # whole chain frames: 10 of them, 20 encoder frames
+    assert window.frames.shape[0] == 20 and len(window.targets["unit"]) == 10
+    recomputed = assign_units(encoder_features([window.frames], 2), model.codebook)[0]
+    assert torch.equal(recomputed, window.targets["unit"])  # the units still belong to their frames
+
+    batch = collate(_char_only(synthetic_examples(4, seed=3)))
+    joint = joint_ctc_unit_loss(model, None, unlabeled, 0.5, 600, config)
+    model.chain.eval()  # no dropout: the two losses see the same network
+    total, parts = joint(model.chain, batch)
+    _, plain = hierarchical_ctc_loss(model, None)(model.chain, batch)
+    # the unlabeled rows and the extra padding leave the labeled rows' CTC loss as it was
+    assert parts["char"] == pytest.approx(plain["char"], rel=1e-4)
+    assert parts["unit"] < 0.85 * math.log(12)  # a trained unit link, on short crops; chance is ln 12
+    assert total.item() == pytest.approx(parts["char"] + 0.5 * parts["unit"], rel=1e-4)
+
+
+def test_joint_loss_keeps_the_unit_link_predicting_while_the_char_link_learns(tmp_path, monkeypatch):
+    config, ssl_dir, unit_dev = _trained_ssl_on_disk(tmp_path, monkeypatch)
+    train_units, _ = _unit_examples(config, seed=1, codebook=ASRModel.load(ssl_dir, TinyEncoder()).codebook)
+    labeled, dev = _char_only(synthetic_examples(24, seed=4)), _char_only(synthetic_examples(16, seed=5))
+    unit_error = masked_unit_error(config)
+    results = {}
+    for weight in (0.0, 1.0):
+        model = model_on_ssl(SupervisedConfig(links=["unit", "char"], init=str(ssl_dir), ssl_weight=weight))
+        loss = (joint_ctc_unit_loss(model, None, train_units, weight, 600, config) if weight
+                else hierarchical_ctc_loss(model, None))
+        steps = TrainConfig(max_steps=150, lr=3e-3, warmup_steps=20, max_batch_frames=600, eval_every=150,
+                            checkpoint_every=150, threads=1, progress=False, seed=0)
+        train(model, labeled, dev, loss, greedy_wer, tmp_path / f"w{weight}", steps)
+        results[weight] = unit_error(model, unit_dev), greedy_wer(model, dev)
+    (error_alone, wer_alone), (error_joint, wer_joint) = results[0.0], results[1.0]
+    assert error_joint < error_alone - 0.1, results  # without the SSL loss the unit link drifts off its units
+    assert wer_joint < 0.5 and wer_joint <= wer_alone + 0.1, results  # while the labels are learned as well
+
+
+def test_joint_loss_needs_a_codebook_of_encoder_frames(tmp_path, monkeypatch):
+    config = _tiny_ssl_config(steps=1)
+    ssl = _tiny_ssl_model(config)
+    width = 24  # clusters of some link's hidden states: not the 2 x DIM stacked encoder frames
+    ssl.codebook = {"mean": torch.zeros(width), "scale": torch.ones(width), "centroids": torch.randn(12, width)}
+    ssl.save(tmp_path / "ssl")
+    monkeypatch.setattr(asr.encoder, "load_encoder", lambda name: TinyEncoder())
+    model = model_on_ssl(SupervisedConfig(links=["unit", "char"], init=str(tmp_path / "ssl"), ssl_weight=1.0))
+    examples = synthetic_examples(3, seed=0)
+    monkeypatch.setattr("training.ssl.encode_corpus_all_ranks",
+                        lambda utts, encoder, cache, progress: EncodedCorpus(utts, [e.frames for e in examples], []))
+    with pytest.raises(ValueError, match="first-iteration SSL model"):
+        unlabeled_unit_examples([Utterance(e.id, "x.wav", None) for e in examples], model, str(tmp_path))
+
+
 def test_ssl_then_fine_tune_on_real_speech_through_the_cli(tmp_path, an4_test_manifest):
     """`asr ssl` on real audio, then `asr train --init --freeze-ssl`: the unit link arrives unchanged."""
     rows = [json.loads(line) for line in an4_test_manifest.read_text().splitlines()[:40]]
@@ -138,9 +220,33 @@ def test_ssl_then_fine_tune_on_real_speech_through_the_cli(tmp_path, an4_test_ma
     after = load_file(str(tmp_path / "ft" / "model" / "model.safetensors"))
     assert torch.equal(before["links.0.layers.0.linear1.weight"], after["links.0.layers.0.linear1.weight"])
 
+    joint = subprocess.run([sys.executable, "-m", "asr.cli", "train", "--train", str(corpus), "--dev", str(corpus),
+                            "--init", str(tmp_path / "ssl" / "model"), "--ssl-weight", "0.5", "--unlabeled", str(corpus),
+                            "--chain", "phone,char", "--steps", "4", "--eval-every", "4", "--cache-dir", cache,
+                            "--out", str(tmp_path / "joint"), "--quiet"], capture_output=True, text=True, timeout=600)
+    assert joint.returncode == 0, joint.stderr
+    summary = json.loads((tmp_path / "joint" / "train_summary.json").read_text())
+    assert summary["unlabeled_utterances"] == 40 and summary["config"]["ssl_weight"] == 0.5
+
 
 @pytest.mark.parametrize("links", [["char", "unit"], ["unit", "unit", "char"]])
 def test_a_chain_on_ssl_must_start_with_its_only_unit_link(links):
     from asr.model import config_on_ssl
     with pytest.raises(ValueError, match="starts with its unit link"):
         config_on_ssl(ssl_model_config(SSLConfig(), DIM), links)
+
+
+@pytest.mark.parametrize("argv, unlabeled, weight", [
+    (["--init", "SSL"], True, 0.5),  # from an SSL model, with unlabeled audio: the joint loss by default
+    (["--init", "SSL"], False, 0.0),  # no unlabeled audio to keep it on
+    (["--init", "SSL", "--ssl-weight", "0"], True, 0.0),  # turned off
+    ([], True, 0.0),  # no SSL model under the chain
+    (["--init", "SSL", "--ssl-weight", "2"], True, 2.0),
+])
+def test_ssl_weight_defaults_to_the_joint_loss_only_where_it_can_apply(argv, unlabeled, weight):
+    import argparse
+    from asr.cli import add_training_options, supervised_config
+    parser = argparse.ArgumentParser()
+    add_training_options(parser)
+    config = supervised_config(parser.parse_args(argv), unlabeled_audio=unlabeled)
+    assert config.ssl_weight == weight

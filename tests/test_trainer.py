@@ -57,11 +57,15 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(rates[10:], rates[11:])) and rates[-1] == pytest.approx(0.1, abs=1e-3)
 
 
-def test_two_process_ddp_training_keeps_replicas_identical(tmp_path):
-    """torchrun with 2 CPU processes on gloo: both replicas end with the same weights."""
+@pytest.mark.parametrize("loss", ["ctc", "joint"])
+def test_two_process_ddp_training_keeps_replicas_identical(tmp_path, loss):
+    """torchrun with 2 CPU processes on gloo: both replicas end with the same weights.
+
+    `joint`: each rank draws its own unlabeled batch for the masked-unit loss beside the CTC one.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "tests.ddp_worker", str(tmp_path)]
+               "-m", "tests.ddp_worker", str(tmp_path), *(["joint"] if loss == "joint" else [])]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     sums = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -7,7 +7,8 @@
 
 The result is a model folder whose chain is the input block plus the unit link, with the
 codebook beside it (`codebook.safetensors`); `asr train --init` stacks phoneme and character
-links on it (`asr.model.config_on_ssl`).
+links on it (`asr.model.config_on_ssl`). `asr train --ssl-weight W` can keep the masked-unit loss
+on unlabeled audio while the links above learn from labels (`joint_ctc_unit_loss`).
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asr.chain import ChainConfig, LinkConfig, pad_sequences, stack_frames
+from asr.chain import ChainConfig, LinkConfig, ctc_losses, pad_sequences, stack_frames
 from asr.model import ASRModel, ModelConfig
+from features.augment import SpecAugmentConfig, spec_augment
 from features.manifest import Utterance
 from training.cache import encode_corpus_all_ranks
-from training.data import Batch, Example, collate
+from training.data import Batch, Example, collate, length_batches
 from training.supervised import default_cache_dir
 from training.trainer import LossFn, TrainConfig, init_distributed, is_distributed, save_results, train
 
@@ -144,6 +146,79 @@ def masked_unit_loss(config: SSLConfig) -> LossFn:
         logits = logits["unit"][:, :targets.shape[1]]
         loss = F.cross_entropy(logits[mask].float(), targets[mask])
         return loss, {"unit": loss.item()}
+
+    return loss_fn
+
+
+def unlabeled_unit_examples(utterances: list[Utterance], model: ASRModel, cache_dir: str,
+                            progress: bool = True) -> tuple[list[Example], list[str]]:
+    """Unlabeled audio with the units of the model's SSL codebook: targets for the joint loss.
+
+    Only a first-iteration codebook (clustered from stacked encoder frames) can label new audio;
+    later iterations cluster a link's hidden states of a model that no longer exists.
+    """
+    if model.codebook is None:
+        raise ValueError("the masked-unit loss needs a model made from an SSL model (asr train --init SSL_DIR)")
+    corpus = encode_corpus_all_ranks(utterances, model.encoder, cache_dir, progress)
+    if not corpus.frames:
+        raise ValueError("no usable unlabeled audio for the masked-unit loss")
+    features = encoder_features(corpus.frames, model.config.chain.stack)
+    if features[0].shape[1] != model.codebook["mean"].shape[0]:
+        raise ValueError("this SSL model's codebook clusters a link's hidden states (a later SSL iteration); "
+                         "the masked-unit loss needs a first-iteration SSL model")
+    units = assign_units(features, model.codebook)
+    return unit_examples(corpus.utterances, corpus.frames, units), corpus.errors
+
+
+def crop_example(example: Example, max_frames: int, stack: int) -> Example:
+    """A random window of at most max_frames encoder frames (whole chain frames) and its units."""
+    chain_frames = max(1, max_frames // stack)
+    units = example.targets["unit"]
+    if len(units) <= chain_frames:
+        return example
+    start = int(torch.randint(len(units) - chain_frames + 1, ()))
+    frames = example.frames[start * stack:(start + chain_frames) * stack]
+    return Example(example.id, frames, {"unit": units[start:start + chain_frames]}, example.text)
+
+
+def joint_ctc_unit_loss(model: ASRModel, augment: SpecAugmentConfig | None, unlabeled: list[Example],
+                        unit_weight: float, unlabeled_batch_frames: int,
+                        ssl: SSLConfig | None = None) -> LossFn:
+    """Hierarchical CTC on the labeled batch + unit_weight x masked-unit cross-entropy on an unlabeled one.
+
+    Joint unsupervised and supervised training (as in JUST, Bai et al. 2021): with a few minutes
+    of labels, fine-tuning alone can wash out what the unit link learned; the SSL loss keeps it.
+    Both batches go through the chain in one forward (data-parallel training allows one per step):
+    the labeled rows are SpecAugmented and unmasked, the unlabeled rows masked and unaugmented,
+    and cropped to the labeled rows' length so that the labeled rows carry no extra padding.
+    The unlabeled batch is drawn with torch's generator, so a resumed run draws the same ones.
+    """
+    ssl = ssl or SSLConfig()
+    weights = {link.name: link.loss_weight for link in model.config.chain.links}
+    batches = length_batches([e.frames.shape[0] for e in unlabeled], unlabeled_batch_frames, seed=None)
+    rank = torch.distributed.get_rank() if is_distributed() else 0
+    stack = model.config.chain.stack
+
+    def loss_fn(network: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        pick = (int(torch.randint(len(batches), ())) + rank) % len(batches)
+        labeled = spec_augment(batch.frames, augment) if augment is not None else batch.frames
+        extra = collate([crop_example(unlabeled[i], labeled.shape[1], stack) for i in batches[pick]])
+        longest = max(labeled.shape[1], extra.frames.shape[1])
+        frames = torch.cat([F.pad(labeled, (0, 0, 0, longest - labeled.shape[1])),
+                            F.pad(extra.frames, (0, 0, 0, longest - extra.frames.shape[1]))])
+        units = _padded_units(extra)
+        unit_mask = span_mask(extra.targets["unit"][1], units.shape[1], ssl.mask_prob, ssl.mask_span)
+        n_labeled = len(batch.lengths)
+        chain_frames = -(-longest // model.config.chain.stack)
+        mask = torch.zeros(len(frames), chain_frames, dtype=torch.bool)
+        mask[n_labeled:, :units.shape[1]] = unit_mask
+        logits, lengths = network(frames, torch.cat([batch.lengths, extra.lengths]), mask=mask)
+        losses = ctc_losses({name: value[:n_labeled] for name, value in logits.items()}, lengths[:n_labeled],
+                            batch.targets)
+        unit_logits = logits["unit"][n_labeled:, :units.shape[1]]
+        unit_loss = F.cross_entropy(unit_logits[unit_mask].float(), units[unit_mask])
+        total = sum(weights[name] * loss for name, loss in losses.items()) + unit_weight * unit_loss
+        return total, {**{name: loss.item() for name, loss in losses.items()}, "unit": unit_loss.item()}
 
     return loss_fn
 

@@ -27,6 +27,12 @@ def default_cache_dir() -> str:
     return os.environ.get("ASR_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "asr", "features"))
 
 
+# Weight of the masked-unit loss kept while fine-tuning from an SSL model, where unlabeled audio is
+# at hand: 0.5 beat 1.0 on the dev set, and beat fine-tuning alone at 10 % of AN4's labels
+# (benchmarks/RESULTS.md, "Self-supervised stage").
+JOINT_SSL_WEIGHT = 0.5
+
+
 @dataclass
 class SupervisedConfig:
     encoder: str = "whisper-tiny.en"
@@ -40,6 +46,10 @@ class SupervisedConfig:
     init: str | None = None  # an SSL model folder (asr ssl): its unit link goes under `links`
     freeze_ssl: bool = False  # keep the SSL input block and unit link as they are
     ssl_lr_scale: float = 1.0  # else fine-tune them at this share of the learning rate
+    # With init: > 0 keeps the SSL masked-unit loss, at this weight, on unlabeled audio passed to
+    # train_supervised, a batch of up to ssl_batch_frames encoder frames beside each labeled one.
+    ssl_weight: float = 0.0
+    ssl_batch_frames: int = 1000
     train: TrainConfig = field(default_factory=TrainConfig)
     cache_dir: str = field(default_factory=default_cache_dir)
 
@@ -73,7 +83,7 @@ def model_on_ssl(config: SupervisedConfig) -> ASRModel:
     new_parts = ("links.0.condition.",)  # the unit posteriors' projection into the stream is new
     for name, param in model.chain.named_parameters():
         from_ssl = name.startswith(ssl_parts) and not name.startswith(new_parts)
-        if name == "input.mask_embedding" or (config.freeze_ssl and from_ssl):
+        if (name == "input.mask_embedding" and config.ssl_weight == 0) or (config.freeze_ssl and from_ssl):
             param.requires_grad_(False)  # the mask vector only matters while masking
     if not config.freeze_ssl and config.ssl_lr_scale != 1.0:
         config.train.lr_scales = {new_parts[0]: 1.0, **{p: config.ssl_lr_scale for p in ssl_parts}}
@@ -99,8 +109,14 @@ def prepare_examples(utterances: list[Utterance], model: ASRModel, cache_dir: st
 
 
 def train_supervised(train_utts: list[Utterance], dev_utts: list[Utterance], out_dir: str | os.PathLike,
-                     config: SupervisedConfig, init: ASRModel | None = None) -> dict:
-    """Train a chain on labeled speech; OUT/model is the best on the dev set. Returns a summary."""
+                     config: SupervisedConfig, init: ASRModel | None = None,
+                     unlabeled_utts: list[Utterance] | None = None) -> dict:
+    """Train a chain on labeled speech; OUT/model is the best on the dev set. Returns a summary.
+
+    `unlabeled_utts` (transcripts ignored) feed the masked-unit loss when config.ssl_weight > 0.
+    """
+    if config.ssl_weight > 0 and not unlabeled_utts:
+        raise ValueError("an SSL loss weight needs unlabeled audio (--unlabeled)")
     torch.set_num_threads(config.train.threads)
     out_dir = Path(out_dir)
     if init is not None:
@@ -118,17 +134,28 @@ def train_supervised(train_utts: list[Utterance], dev_utts: list[Utterance], out
     train_utts = speed_copies(train_utts, config.speed_perturb)
     train_examples, train_problems = prepare_examples(train_utts, model, config.cache_dir, config.train.progress)
     dev_examples, dev_problems = prepare_examples(dev_utts, model, config.cache_dir, config.train.progress)
+    unlabeled_examples, unlabeled_problems = [], []
+    if config.ssl_weight > 0:
+        from training.ssl import unlabeled_unit_examples
+        unlabeled_examples, unlabeled_problems = unlabeled_unit_examples(unlabeled_utts, model, config.cache_dir,
+                                                                         config.train.progress)
     prepare_seconds = time.perf_counter() - started
-    for problem in train_problems + dev_problems:
+    for problem in train_problems + dev_problems + unlabeled_problems:
         log.warning("skipped %s", problem)
     if not train_examples:
         raise ValueError("no usable training utterances")
 
-    loss_fn = hierarchical_ctc_loss(model, config.spec_augment)
+    if config.ssl_weight > 0:
+        from training.ssl import joint_ctc_unit_loss
+        loss_fn = joint_ctc_unit_loss(model, config.spec_augment, unlabeled_examples, config.ssl_weight,
+                                      config.ssl_batch_frames)
+    else:
+        loss_fn = hierarchical_ctc_loss(model, config.spec_augment)
     state = train(model, train_examples, dev_examples, loss_fn, greedy_wer, out_dir, config.train)
     summary = {
         "train_utterances": len(train_examples), "dev_utterances": len(dev_examples),
-        "skipped": train_problems + dev_problems,
+        "unlabeled_utterances": len(unlabeled_examples),
+        "skipped": train_problems + dev_problems + unlabeled_problems,
         "prepare_seconds": round(prepare_seconds, 1), "train_seconds": round(state.train_seconds, 1),
         "steps": state.step, "best_step": state.best_step, "dev_wer": state.best_score,
         "distributed_world_size": torch.distributed.get_world_size() if is_distributed() else 1,

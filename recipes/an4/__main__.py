@@ -3,6 +3,7 @@
     python -m recipes.an4 --data ../shared/data/an4 --out exp/an4
     python -m recipes.an4 --unlabeled ../shared/data/librispeech/unlabeled --labeled-fraction 0.1 \
         --chain unit,phone,char --out exp/an4-ssl      # SSL on unlabeled + AN4 audio, then fine-tune
+    (fine-tuning keeps the SSL loss on that audio, at --ssl-weight 0.5; 0 turns it off)
 
 Writes OUT/model (what `asr transcribe` and `asr evaluate` take), OUT/results.json and
 OUT/test_report.json (per-utterance errors). Under `torchrun --nproc_per_node 2` the training
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from asr.cli import add_training_options, supervised_config
 from features.manifest import Utterance, labeled_subset, read_corpus
-from recipes.common import add_ssl_options, finish_recipe, self_supervised_stage
+from recipes.common import add_ssl_options, finish_recipe, self_supervised_stage, unlabeled_audio
 from training.supervised import train_supervised
 from training.trainer import finish_distributed, init_distributed
 
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     test = read_corpus(data / "test" / "manifest.jsonl")
     rank, _ = init_distributed()
     ssl_summary = self_supervised_stage(args, train_all, Path(args.out))  # AN4 train audio, no labels
-    summary = train_supervised(train, dev, Path(args.out), supervised_config(args))
+    config = supervised_config(args, unlabeled_audio=True)  # at least AN4 train's own audio
+    summary = train_supervised(train, dev, Path(args.out), config,
+                               unlabeled_utts=unlabeled_audio(args, train_all) if config.ssl_weight > 0 else None)
     summary["ssl"] = ssl_summary
     if rank == 0:
         finish_recipe(Path(args.out), train, {"test": test}, summary, started)

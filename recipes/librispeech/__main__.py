@@ -44,7 +44,7 @@ from features.librispeech import (
     subset_present,
 )
 from features.manifest import Utterance, read_corpus, write_manifest
-from recipes.common import LM_ORDER, add_ssl_options, score_sets, self_supervised_stage
+from recipes.common import LM_ORDER, add_ssl_options, score_sets, self_supervised_stage, unlabeled_audio
 from training.supervised import train_supervised
 from training.trainer import finish_distributed, init_distributed, save_results
 
@@ -236,14 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     train, dev, tests, data_info = build_sets(args)
     ssl_summary = self_supervised_stage(args, train, out)
     data_info.update({"unlabeled_sources": args.unlabeled, "init": args.init})
-    config = supervised_config(args)
+    config = supervised_config(args, unlabeled_audio=True)  # at least the training audio itself
     if rank == 0:
         for name, utts in {"train": train, "dev": dev, **{f"test_{k}": v for k, v in tests.items()}}.items():
             write_manifest(utts, out / "data" / f"{name}.jsonl")
         print(f"train: {len(train)} utterances ({data_info['labeled_utterances']} from {args.train_subset} "
               f"{args.labeled}), dev: {len(dev)}, test: {data_info['test']}")
 
-    summary = train_supervised(train, dev, out, config)
+    summary = train_supervised(train, dev, out, config,
+                               unlabeled_utts=unlabeled_audio(args, train) if config.ssl_weight > 0 else None)
     if rank == 0:
         model_dir = out / "model"
         lm_info = decoding_lm(args, model_dir, train)

@@ -250,3 +250,23 @@ def test_ssl_weight_defaults_to_the_joint_loss_only_where_it_can_apply(argv, unl
     add_training_options(parser)
     config = supervised_config(parser.parse_args(argv), unlabeled_audio=unlabeled)
     assert config.ssl_weight == weight
+
+
+@pytest.mark.parametrize("init", [False, True])
+def test_initial_weights_follow_the_seed_alone(tmp_path, monkeypatch, init):
+    """Whatever the random state before (torch seeds itself at random per process), --seed fixes the start."""
+    from training.supervised import new_model
+    monkeypatch.setattr(asr.encoder, "load_encoder", lambda name: TinyEncoder())
+    if init:
+        ssl = _tiny_ssl_model(_tiny_ssl_config(steps=1))
+        ssl.save(tmp_path / "ssl")
+
+    def start(seed: int, draws: int) -> dict:
+        torch.rand(draws)  # some other use of the generator first
+        config = SupervisedConfig(encoder="tiny", links=["phone", "char"], d_model=32, layers_per_link=1,
+                                  init=str(tmp_path / "ssl") if init else None, train=TrainConfig(seed=seed))
+        return new_model(config).chain.state_dict()
+
+    first, again, other = start(1, 3), start(1, 17), start(2, 3)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

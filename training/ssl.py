@@ -277,6 +277,7 @@ def train_ssl(utterances: list[Utterance], out_dir: str | os.PathLike, config: S
         raise ValueError("no usable audio for self-supervised training")
     encode_seconds = time.perf_counter() - started
     train_index, dev_index = split_held_out(corpus.utterances, config.dev_share)
+    torch.manual_seed(config.train.seed)  # the initial weights (torch seeds itself at random per process)
     model = ASRModel(ssl_model_config(config, encoder.dim), encoder)
     iterations = []
     for iteration in range(1, config.iterations + 1):

@@ -9,19 +9,16 @@ from pathlib import Path
 
 from tests.synthetic import synthetic_examples, tiny_model
 from training.data import Example
-from training.ssl import joint_ctc_unit_loss
+from training.ssl import encoder_features, joint_ctc_unit_loss
 from training.supervised import greedy_wer, hierarchical_ctc_loss
 from training.trainer import TrainConfig, finish_distributed, init_distributed, train
 
 
 def unit_examples(n: int, seed: int) -> list[Example]:
-    """Unlabeled rows; a frame's unit is the largest of its first 12 stacked dimensions."""
-    examples = []
-    for e in synthetic_examples(n, seed=seed):
-        frames = e.frames.float()
-        pairs = frames[: frames.shape[0] // 2 * 2].reshape(-1, 2 * frames.shape[1])
-        examples.append(Example(e.id, e.frames[: pairs.shape[0] * 2], {"unit": pairs[:, :12].argmax(-1)}, ""))
-    return examples
+    """Unlabeled rows; a chain frame's unit is the largest of its first 12 stacked dimensions."""
+    examples = synthetic_examples(n, seed=seed)
+    stacked = encoder_features([e.frames for e in examples], stack=2)
+    return [Example(e.id, e.frames, {"unit": s[:, :12].argmax(-1)}, "") for e, s in zip(examples, stacked)]
 
 
 def main(out: Path, joint: bool) -> None:

@@ -50,9 +50,10 @@ class SSLConfig:
     kmeans_frames: int = 100_000  # frames sampled to fit the codebook
     dev_share: float = 0.05  # utterances held out to select the best step (masked unit accuracy)
     dropout: float = 0.1
-    # 6000 steps (16 min on one core for an hour of audio) rather than 1500: the 1500-step link was
-    # still improving, and fine-tuned chains on the longer one had a lower dev WER at 10 % of AN4's
-    # labels (17.3 % against 18.2 % at 3000 and 19.7 % at 1500, five seeds; RESULTS.md).
+    # 6000 steps rather than 1500 (an hour of audio: 18.5 min on one core, fresh cache): the
+    # 1500-step link was still improving, and chains fine-tuned on the longer one had a lower dev
+    # WER at 10 % of AN4's labels (17.3 % against 18.2 % at 3000 and 19.7 % at 1500, five seeds;
+    # RESULTS.md).
     train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=6000, eval_every=250,
                                                                    checkpoint_every=250))
     cache_dir: str = field(default_factory=default_cache_dir)

@@ -29,8 +29,9 @@ def main() -> None:
         for reference, alignment in zip(output.references, output.alignments):
             for chunk in alignment:
                 if chunk.type in ("substitute", "delete"):
-                    for word in reference[chunk.ref_start_idx:chunk.ref_end_idx]:
-                        known, unknown = (known + 1, unknown) if word in lexicon else (known, unknown + 1)
+                    missed = reference[chunk.ref_start_idx:chunk.ref_end_idx]
+                    unknown += sum(word not in lexicon for word in missed)
+                    known += sum(word in lexicon for word in missed)
         errors = output.substitutions + output.deletions + output.insertions
         print(f"{run}: {errors} word errors ({output.substitutions} S, {output.deletions} D, "
               f"{output.insertions} I); S+D on lexicon words {known}, on words outside it {unknown}")

@@ -336,10 +336,11 @@ def whisper_frames_for(n_samples: int) -> int:
 class WhisperAudioEncoder(FrozenEncoder):
     """Raw audio -> log-mel -> Whisper encoder, over consecutive 30-s windows."""
 
-    def __init__(self, encoder: WhisperEncoder, name: str, max_windows: int = 4):
+    def __init__(self, encoder: WhisperEncoder, name: str, max_windows: int = 4, model_dir: str | None = None):
         super().__init__()
         self.encoder = encoder
         self.name = name
+        self.model_dir = model_dir  # the CTranslate2 folder it came from (its decoder and tokenizer are there)
         self.dim = encoder.config.d_model
         self.frame_rate = SAMPLE_RATE / (2 * HOP_LENGTH)
         self.window_samples = 2 * HOP_LENGTH * encoder.config.n_ctx
@@ -354,7 +355,7 @@ class WhisperAudioEncoder(FrozenEncoder):
         if name is None:
             same = os.path.realpath(model_dir) == os.path.realpath(default_dir)
             name = DEFAULT_WHISPER_NAME if same else f"whisper-ct2:{os.path.realpath(model_dir)}"
-        return cls(load_whisper_ct2(model_dir), name)
+        return cls(load_whisper_ct2(model_dir), name, model_dir=os.fspath(model_dir))
 
     def frames_for(self, n_samples: int) -> int:
         return whisper_frames_for(n_samples)

@@ -1,0 +1,252 @@
+"""Whisper's own text decoder, frozen, as a second scorer of closed sets of texts.
+
+The chain scores each voice command by CTC against its posteriors (asr/commands.py). Whisper's
+pretrained decoder can score the same command texts against the same audio: one teacher-forced
+pass over every command at once, no autoregressive generation, nothing trained. The two scores
+add (`CommandConfig.decoder_weight`). The weights are read from the CTranslate2 model.bin the
+encoder comes from, and the tokenizer from its tokenizer.json.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr.encoder import CT2FormatError, WhisperAudioEncoder, default_whisper_dir, read_ct2_variables
+from features.frontend import log_mel_spectrogram
+
+# Whisper's special tokens (English-only models, whose vocabulary ends at 51864).
+END_OF_TEXT = "<|endoftext|>"
+START_OF_TRANSCRIPT = "<|startoftranscript|>"
+NO_TIMESTAMPS = "<|notimestamps|>"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass(frozen=True)
+class WhisperDecoderConfig:
+    n_vocab: int = 51864
+    n_ctx: int = 448
+    d_model: int = 384
+    n_heads: int = 6
+    n_layers: int = 4
+
+
+class CrossAttention(nn.Module):
+    """Queries from the text, keys and values from the encoder frames (computed once per clip)."""
+
+    def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None):
+        super().__init__()
+        self.n_heads = n_heads
+        self.query = nn.Linear(d_model, d_model, device=device)
+        self.key_value = nn.Linear(d_model, 2 * d_model, device=device)  # fused, as CTranslate2 stores it
+        self.out = nn.Linear(d_model, d_model, device=device)
+
+    def memory(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, d) encoder frames -> keys, values, each (B, heads, T, d / heads)."""
+        batch, time, _ = frames.shape
+        kv = self.key_value(frames).view(batch, time, 2, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        return kv[0], kv[1]
+
+    def forward(self, x: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        batch, length, d_model = x.shape
+        q = self.query(x).view(batch, length, self.n_heads, -1).transpose(1, 2)
+        keys, values = memory
+        attended = F.scaled_dot_product_attention(q, keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1))
+        return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model, device=device)
+        self.out = nn.Linear(d_model, d_model, device=device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, d_model = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None):
+        super().__init__()
+        self.attn_ln = nn.LayerNorm(d_model, device=device)
+        self.attn = CausalSelfAttention(d_model, n_heads, device)
+        self.cross_ln = nn.LayerNorm(d_model, device=device)
+        self.cross = CrossAttention(d_model, n_heads, device)
+        self.mlp_ln = nn.LayerNorm(d_model, device=device)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model, device=device),
+            nn.GELU(),
+            nn.Linear(4 * d_model, d_model, device=device),
+        )
+
+    def forward(self, x: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x = x + self.attn(self.attn_ln(x))
+        x = x + self.cross(self.cross_ln(x), memory)
+        return x + self.mlp(self.mlp_ln(x))
+
+
+class WhisperDecoder(nn.Module):
+    """Whisper's text decoder, teacher-forced: (B, L) token ids + one window's frames -> (B, L, vocab)."""
+
+    def __init__(self, config: WhisperDecoderConfig, device: torch.device | str | None = None):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.n_vocab, config.d_model, device=device)
+        self.positional_embedding = nn.Parameter(torch.empty(config.n_ctx, config.d_model, device=device))
+        self.blocks = nn.ModuleList(DecoderBlock(config.d_model, config.n_heads, device)
+                                    for _ in range(config.n_layers))
+        self.ln = nn.LayerNorm(config.d_model, device=device)
+        self.projection = nn.Linear(config.d_model, config.n_vocab, bias=False, device=device)
+
+    def memories(self, frames: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each block's cross-attention keys and values for (1, n_ctx, d) encoder frames."""
+        return [block.cross.memory(frames) for block in self.blocks]
+
+    def forward(self, tokens: torch.Tensor, memories: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        if tokens.shape[1] > self.config.n_ctx:
+            raise ValueError(f"{tokens.shape[1]} tokens is over the {self.config.n_ctx} this decoder reads")
+        x = self.token_embedding(tokens) + self.positional_embedding[: tokens.shape[1]]
+        for block, memory in zip(self.blocks, memories):
+            x = block(x, memory)
+        return self.projection(self.ln(x))
+
+
+_DECODER_PARTS = {
+    "self_attention/layer_norm": "attn_ln",
+    "self_attention/linear_0": "attn.qkv",
+    "self_attention/linear_1": "attn.out",
+    "attention/layer_norm": "cross_ln",
+    "attention/linear_0": "cross.query",
+    "attention/linear_1": "cross.key_value",
+    "attention/linear_2": "cross.out",
+    "ffn/layer_norm": "mlp_ln",
+    "ffn/linear_0": "mlp.0",
+    "ffn/linear_1": "mlp.2",
+}
+_LEAVES = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
+
+
+def ct2_decoder_name(name: str) -> str | None:
+    """CT2 decoder variable name -> WhisperDecoder state_dict key (None: not a parameter)."""
+    path = name.removeprefix("decoder/")
+    fixed = {"embeddings/weight": "token_embedding.weight", "position_encodings/encodings": "positional_embedding",
+             "projection/weight": "projection.weight", "layer_norm/gamma": "ln.weight", "layer_norm/beta": "ln.bias"}
+    if path in fixed:
+        return fixed[path]
+    scope, _, leaf = path.rpartition("/")
+    layer, _, part = scope.partition("/")
+    if leaf in _LEAVES and layer.startswith("layer_") and part in _DECODER_PARTS:
+        return f"blocks.{layer.removeprefix('layer_')}.{_DECODER_PARTS[part]}.{_LEAVES[leaf]}"
+    return None
+
+
+def load_whisper_decoder_ct2(model_dir: str | os.PathLike) -> WhisperDecoder:
+    """Whisper's decoder, in fp32, from a CTranslate2 Whisper model directory."""
+    spec, variables = read_ct2_variables(os.path.join(model_dir, "model.bin"), prefix="decoder/")
+    if spec != "WhisperSpec":
+        raise CT2FormatError(f"{model_dir}: a {spec or 'unnamed'} model, not a CTranslate2 Whisper model")
+    if any(name.endswith("_scale") for name in variables):
+        raise CT2FormatError(f"{model_dir}: int8-quantized weights are not supported")
+    state = {key: value.float() for name, value in variables.items() if (key := ct2_decoder_name(name))}
+    n_vocab, d_model = state["token_embedding.weight"].shape
+    layers = {key.split(".")[1] for key in state if key.startswith("blocks.")}
+    config = WhisperDecoderConfig(n_vocab=n_vocab, n_ctx=state["positional_embedding"].shape[0], d_model=d_model,
+                                  n_heads=int(variables["decoder/num_heads"]), n_layers=len(layers))
+    decoder = WhisperDecoder(config, device="meta")
+    decoder.load_state_dict(state, strict=True, assign=True)
+    return decoder.eval().requires_grad_(False)
+
+
+# Number words a command may hold, as Whisper often writes them in figures ("Five" -> "5").
+NUMBER_WORDS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN",
+                "ELEVEN", "TWELVE", "THIRTEEN", "FOURTEEN", "FIFTEEN", "SIXTEEN", "SEVENTEEN", "EIGHTEEN",
+                "NINETEEN", "TWENTY"]
+FIGURES = {word: str(value) for value, word in enumerate(NUMBER_WORDS)}
+
+
+def written_forms(text: str) -> list[str]:
+    """The ways Whisper may write a normalized phrase: sentence case or lower case, with number
+    words in figures or not, each with and without a full stop, after the leading space Whisper
+    puts before its first word ("FIVE" -> " Five.", " Five", " five.", " five", " 5.", " 5")."""
+    words = text.lower().split()
+    if not words:
+        return []
+    spellings = [words]
+    if any(w.upper() in FIGURES for w in words):
+        spellings.append([FIGURES.get(w.upper(), w) for w in words])
+    forms = []
+    for spelling in spellings:
+        lower = " ".join("I" if w == "i" else w for w in spelling)
+        for cased in dict.fromkeys([lower[0].upper() + lower[1:], lower]):
+            forms += [f" {cased}.", f" {cased}"]
+    return list(dict.fromkeys(forms))
+
+
+def short_window_frames(encoder: nn.Module, audio: torch.Tensor, padding_seconds: float) -> torch.Tensor:
+    """Whisper encoder frames of a clip followed by `padding_seconds` of silence, not a whole 30-s
+    window: for sub-second commands the text decoder scores better so, and it costs a fraction
+    (benchmarks/RESULTS.md, "Whisper's decoder as a second scorer"). (T, d) out; clips longer than
+    a window are cut to it."""
+    if not isinstance(encoder, WhisperAudioEncoder):
+        raise TypeError(f"the Whisper decoder needs a Whisper encoder, not {type(encoder).__name__}")
+    step = encoder.window_samples // encoder.encoder.config.n_ctx  # samples per encoder frame
+    audio = audio[: encoder.window_samples]
+    wanted = len(audio) + round(padding_seconds * encoder.sample_rate)
+    total = min(encoder.window_samples, -(-wanted // step) * step)
+    padded = F.pad(audio.float(), (0, total - len(audio)))[None]
+    mel = log_mel_spectrogram(padded, encoder.encoder.config.n_mels, encoder.mel_filters)
+    with torch.inference_mode():
+        return encoder.encoder(mel[..., : total * 2 // step])[0]
+
+
+class WhisperTextScorer:
+    """log P(text | audio) under Whisper's decoder, teacher-forced: a text's tokens and the end
+    token after the English-only prompt (start of transcript, no timestamps)."""
+
+    def __init__(self, model_dir: str | os.PathLike | None = None):
+        from tokenizers import Tokenizer
+
+        model_dir = model_dir or default_whisper_dir()
+        self.decoder = load_whisper_decoder_ct2(model_dir)
+        self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, TOKENIZER_FILE))
+        self.prompt = [self._special(START_OF_TRANSCRIPT), self._special(NO_TIMESTAMPS)]
+        self.end = self._special(END_OF_TEXT)
+
+    def _special(self, token: str) -> int:
+        index = self.tokenizer.token_to_id(token)
+        if index is None:
+            raise CT2FormatError(f"the Whisper tokenizer has no {token}")
+        return index
+
+    def tokens(self, text: str) -> list[int]:
+        """Prompt, text tokens, end token."""
+        return self.prompt + self.tokenizer.encode(text, add_special_tokens=False).ids + [self.end]
+
+    def score(self, frames: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """(len(texts),) summed log-probabilities of each text as written (see `tokens`) given
+        (T, d) encoder frames."""
+        return self.score_tokens(frames, [self.tokens(text) for text in texts])
+
+    @torch.inference_mode()
+    def score_tokens(self, frames: torch.Tensor, sequences: list[list[int]]) -> torch.Tensor:
+        """(len(sequences),) summed log-probabilities of each token sequence after its prompt."""
+        width = max(map(len, sequences))
+        tokens = torch.tensor([s + [self.end] * (width - len(s)) for s in sequences])
+        log_probs = self.decoder(tokens, self.decoder.memories(frames[None])).log_softmax(-1)
+        picked = log_probs[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # P(token t+1 | tokens <= t)
+        position = torch.arange(width - 1)[None]
+        scored = (position >= len(self.prompt) - 1) & (position < torch.tensor([len(s) - 1 for s in sequences])[:, None])
+        return (picked * scored).sum(-1)
+
+    def score_phrases(self, frames: torch.Tensor, phrases: list[str]) -> torch.Tensor:
+        """(len(phrases),) log of the summed probability of each normalized phrase's written forms."""
+        forms = [written_forms(phrase) for phrase in phrases]
+        scores = self.score(frames, [form for group in forms for form in group])
+        return torch.stack([part.logsumexp(0) for part in scores.split([len(g) for g in forms])])

@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthesize", type=int, default=None, metavar="VOICES",
                    help="also adapt to each command spoken by this many espeak-ng voices (default: AdaptConfig's; "
                         "without --examples: from the command text alone)")
+    p.add_argument("--decoder-weight", type=float, default=None,
+                   help="weight of Whisper's decoder's score of each command, added to the chain's (0: the chain "
+                        "alone; default: the weight the base model's zero-shot threshold was fitted at)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=adapt_command)
 
@@ -293,7 +296,7 @@ def adapt_command(args: argparse.Namespace) -> int:
         print("asr adapt: give --examples, or --synthesize N to adapt from the command text alone", file=sys.stderr)
         return 2
     examples = read_examples(args.examples, commands) if args.examples else []
-    summary = adapt(args.model, commands, examples, args.out, config)
+    summary = adapt(args.model, commands, examples, args.out, config, args.decoder_weight)
     print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings"
           f" + {summary['synthesized_recordings']} synthesized, "
           f"{summary['trainable_params']:,} parameters trained in {summary['adapt_seconds']} s, "

@@ -21,6 +21,11 @@ An adapted chain has heard nothing but the commands, so a word that merely sound
 ("JARVIS" for "ALEXA") can score as high as the command itself. The base chain, which heard
 general speech, keeps a say: a command is a candidate only where the base scores it within
 `CommandConfig.base_margin` of the base's own zero-shot threshold.
+
+With a Whisper encoder, Whisper's own decoder, frozen, can score the command texts too
+(asr/whisper_decoder.py): its log-probability of each command, times `decoder_weight`, is added
+to the chain's ratio. The threshold is then one fitted on those summed scores
+(`ModelConfig.command_decoder_threshold`).
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ from asr.lexicon import Lexicon
 from asr.model import ASRModel
 from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context
 from asr.text import Vocabulary, normalize_text
+from asr.whisper_decoder import WhisperTextScorer, short_window_frames
 from features.audio import SAMPLE_RATE, AudioError, load_audio
 from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_stretch, trim_quiet_edges
 from features.manifest import read_corpus
@@ -57,6 +63,8 @@ MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
 # no `command_threshold` of their own (fit_zero_shot_threshold); enrollment may only raise it.
 # It is what the rule gave the shipped default model (benchmarks/RESULTS.md, "Voice commands").
 DEFAULT_THRESHOLD = -1.8
+# Silence after a clip in the window Whisper's decoder reads it from (short_window_frames).
+DECODER_PADDING_SECONDS = 2.0
 ZERO_SHOT_MAX_ACCEPTED = 0.01  # share of out-of-grammar sentences the zero-shot threshold lets in
 
 
@@ -77,6 +85,10 @@ class CommandConfig:
     # itself filling about this many seconds: alone in 30 s of padding a sub-second clip is unlike
     # the packed windows the chain was trained on (FSDD zero-shot 75 -> 81 %). 0: alone.
     self_context_seconds: float = 5.0
+    # Whisper's decoder's log-probability of each command text, times this, is added to the
+    # chain's score; 0: the chain alone. None: the weight the model's zero-shot threshold was
+    # fitted with (ModelConfig.command_decoder_weight), or 0 for a model fitted without it.
+    decoder_weight: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "CommandConfig":
@@ -208,10 +220,23 @@ def choose_threshold(true_scores: np.ndarray, impostor_scores: np.ndarray, floor
     return max(float(candidates[int(np.argmin(errors))]), floor)
 
 
-def zero_shot_threshold(model: ASRModel) -> float:
-    """The model's own fitted zero-shot threshold, or DEFAULT_THRESHOLD for a model never fitted."""
+def zero_shot_threshold(model: ASRModel, decoder_weight: float = 0.0) -> float:
+    """The model's own fitted zero-shot threshold, or DEFAULT_THRESHOLD for a model never fitted.
+    With the decoder's scores added (`decoder_weight` > 0), the threshold fitted at that weight."""
+    if decoder_weight:
+        if model.config.command_decoder_weight != decoder_weight or model.config.command_decoder_threshold is None:
+            raise ValueError(f"the model has no zero-shot threshold fitted at decoder weight {decoder_weight} "
+                             f"(fitted: {model.config.command_decoder_weight}); give a threshold, or refit")
+        return model.config.command_decoder_threshold
     fitted = model.config.command_threshold
     return DEFAULT_THRESHOLD if fitted is None else fitted
+
+
+def resolved_decoder_weight(model: ASRModel, weight: float | None) -> float:
+    """`CommandConfig.decoder_weight` made a number: None means the model's fitted weight, or 0."""
+    if weight is not None:
+        return weight
+    return model.config.command_decoder_weight or 0.0
 
 
 def most_permissive_threshold(negative_scores: np.ndarray, max_accepted: float = ZERO_SHOT_MAX_ACCEPTED,
@@ -231,13 +256,17 @@ def most_permissive_threshold(negative_scores: np.ndarray, max_accepted: float =
 
 
 def fit_zero_shot_threshold(model: ASRModel, commands: list[str], negative_frames: list[torch.Tensor],
-                            max_accepted: float = ZERO_SHOT_MAX_ACCEPTED) -> float:
+                            max_accepted: float = ZERO_SHOT_MAX_ACCEPTED, decoder_weight: float = 0.0,
+                            negative_audio: list[np.ndarray] | None = None) -> float:
     """The rule behind a model's `command_threshold`: score out-of-grammar recordings (encoder
     frames) against a command list and keep the most permissive threshold that accepts at most
     `max_accepted` of them. Scores differ from model to model (-1.35 and -1.8 for two trainings
-    of the default model, -3.7 for the AN4 recipe's), so each model carries its own."""
-    recognizer = CommandRecognizer(model, CommandConfig(list(commands), threshold=0.0))
-    best = np.array([float(scores.max()) for scores, _ in recognizer.score_frames(negative_frames)])
+    of the default model, -3.7 for the AN4 recipe's), so each model carries its own. With
+    `decoder_weight` > 0 the decoder's scores of `negative_audio` (the same recordings) are added:
+    the rule behind `command_decoder_threshold`."""
+    recognizer = CommandRecognizer(model, CommandConfig(list(commands), threshold=0.0, decoder_weight=decoder_weight))
+    decoded = recognizer.decoder_scores(negative_audio) if decoder_weight else None
+    best = np.array([float(scores.max()) for scores, _ in recognizer.score_frames(negative_frames, decoded=decoded)])
     return most_permissive_threshold(best, max_accepted)
 
 
@@ -270,8 +299,10 @@ class CommandRecognizer:
         self.context = context or []
         self._base_model: ASRModel | None = None
         # A copy: the caller's config stays as given; "no threshold" means the model's own.
-        self.config = replace(config, threshold=zero_shot_threshold(model) if config.threshold is None
-                              else config.threshold)
+        weight = resolved_decoder_weight(model, config.decoder_weight)
+        self.config = replace(config, decoder_weight=weight, threshold=zero_shot_threshold(model, weight)
+                              if config.threshold is None else config.threshold)
+        self._text_scorer: WhisperTextScorer | None = None
         vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies
                         if name in ("char", "phone")}
         if "phone" in vocabularies and lexicon is None:
@@ -279,10 +310,29 @@ class CommandRecognizer:
         self.commands = [compile_command(text, vocabularies, lexicon) for text in config.commands]
         self.links = [link for link in vocabularies if config.link_weights.get(link, 0.0) > 0]
 
-    def score_frames(self, frames: list[torch.Tensor], model: ASRModel | None = None) -> list[tuple[torch.Tensor, int]]:
+    def decoder_scores(self, audios: list[np.ndarray]) -> list[torch.Tensor] | None:
+        """Per 16-kHz recording, Whisper's decoder's log-probability of every command text, read
+        from the clip alone with DECODER_PADDING_SECONDS of silence after it; None when
+        `decoder_weight` is 0. These do not change with adaptation: compute them once."""
+        if not self.config.decoder_weight:
+            return None
+        texts = [command.text for command in self.commands]
+        scores = []
+        for audio in audios:
+            frames = short_window_frames(self.model.encoder, torch.from_numpy(audio), DECODER_PADDING_SECONDS)
+            if self._text_scorer is None:  # loaded once a Whisper encoder has been checked for
+                self._text_scorer = WhisperTextScorer(self.model.encoder.model_dir)
+            scores.append(self._text_scorer.score_phrases(frames, texts))
+        return scores
+
+    def score_frames(self, frames: list[torch.Tensor], model: ASRModel | None = None,
+                     decoded: list[torch.Tensor] | None = None) -> list[tuple[torch.Tensor, int]]:
         """Per recording: the combined per-token ratio of every command, and the tokens at stake
         (the best path's non-blank frames, each scored `frame_repeat` times). `model`: another
-        chain to score with (the base one) instead of the recognizer's."""
+        chain to score with (the base one) instead of the recognizer's. `decoded`: the
+        recordings' `decoder_scores`, needed when `decoder_weight` is set."""
+        if self.config.decoder_weight and decoded is None:
+            raise ValueError("decoder_weight is set: pass the recordings' decoder_scores")
         repeat = self.config.frame_repeat
         model = model or self.model
         per_link = {link: model.posteriors(frames, link=link) for link in self.links}
@@ -290,7 +340,10 @@ class CommandRecognizer:
         for i in range(len(frames)):
             ratios = {link: link_ratios(per_link[link][i], self.commands, link, repeat) for link in self.links}
             tokens = repeat * speech_frames(per_link[self.links[0]][i])
-            results.append((combine_links(ratios, self.config.link_weights), tokens))
+            scores = combine_links(ratios, self.config.link_weights)
+            if self.config.decoder_weight:
+                scores = scores + self.config.decoder_weight * decoded[i]
+            results.append((scores, tokens))
         return results
 
     def base_model(self) -> ASRModel | None:
@@ -308,16 +361,18 @@ class CommandRecognizer:
         """(command index or -1 for "none", confidence) per recording, from `score_frames` of this
         chain and of the base chain (None, or a margin of None: no base check)."""
         check = base_scored is not None and base_margin is not None
-        floor = zero_shot_threshold(self.model) - base_margin if check else -math.inf
+        floor = zero_shot_threshold(self.model, self.config.decoder_weight) - base_margin if check else -math.inf
         return [decide(plausible_to_base(scores, base[0], floor) if check else scores, n,
                        self.config.threshold, self.config.temperature)
                 for (scores, n), base in zip(scored, base_scored if check else scored)]
 
-    def recognize_frames(self, frames: list[torch.Tensor], paths: list[str] | None = None) -> list[Recognition]:
+    def recognize_frames(self, frames: list[torch.Tensor], paths: list[str] | None = None,
+                         decoded: list[torch.Tensor] | None = None) -> list[Recognition]:
+        """`decoded`: the recordings' `decoder_scores` (needed when `decoder_weight` is set)."""
         paths = paths or [""] * len(frames)
-        scored = self.score_frames(frames)
+        scored = self.score_frames(frames, decoded=decoded)
         base = self.base_model()
-        base_scored = self.score_frames(frames, base) if base is not None else None
+        base_scored = self.score_frames(frames, base, decoded) if base is not None else None
         results = []
         decided = self.decisions(scored, base_scored, self.config.base_margin)
         for path, (scores, _), (index, confidence) in zip(paths, scored, decided):
@@ -348,7 +403,8 @@ class CommandRecognizer:
             except AudioError as error:
                 results[index].error = str(error)
         frames = self.encode(audios)
-        for index, recognition in zip(kept, self.recognize_frames(frames, [str(paths[i]) for i in kept])):
+        recognized = self.recognize_frames(frames, [str(paths[i]) for i in kept], self.decoder_scores(audios))
+        for index, recognition in zip(kept, recognized):
             results[index] = recognition
         return results
 
@@ -580,14 +636,17 @@ def train_adapters(model: ASRModel, frames: list[torch.Tensor], targets: list[di
     return sum(p.numel() for p in params)
 
 
-def calibrate(recognizer: CommandRecognizer, frames: list[torch.Tensor], labels: list[int]) -> dict:
+def calibrate(recognizer: CommandRecognizer, frames: list[torch.Tensor], labels: list[int],
+              decoded: list[torch.Tensor] | None = None) -> dict:
     """Threshold and temperature from enrollment recordings: each scored under its own command
-    (true) and under the best other command, as if its own were not in the grammar (impostor)."""
-    scored = recognizer.score_frames(frames)
+    (true) and under the best other command, as if its own were not in the grammar (impostor).
+    `decoded`: their `decoder_scores`, when the recognizer adds them."""
+    scored = recognizer.score_frames(frames, decoded=decoded)
     true = np.array([float(scores[label]) for (scores, _), label in zip(scored, labels)])
     impostor = np.array([float(torch.cat([scores[:label], scores[label + 1:]]).max())
                          for (scores, _), label in zip(scored, labels)])
-    threshold = choose_threshold(true, impostor, floor=zero_shot_threshold(recognizer.model))
+    threshold = choose_threshold(true, impostor,
+                                 floor=zero_shot_threshold(recognizer.model, recognizer.config.decoder_weight))
     temperature = choose_temperature([s for s, _ in scored], [n for _, n in scored], labels, threshold)
     return {"threshold": threshold, "temperature": temperature,
             "true_median": float(np.median(true)), "impostor_median": float(np.median(impostor))}
@@ -636,7 +695,8 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
     # The threshold is for real speakers: synthesized voices, alike and clean, calibrate only a
     # model adapted from them alone.
     calibrated = slice(0, recorded_clips or calibrating_clips)
-    calibration = calibrate(recognizer, frames[calibrated], clip_labels[calibrated])
+    calibration = calibrate(recognizer, frames[calibrated], clip_labels[calibrated],
+                            recognizer.decoder_scores(clips[calibrated]))
     recognizer.config.threshold = calibration["threshold"]
     recognizer.config.temperature = calibration["temperature"]
     return {"trainable_params": trained, "recordings": recorded,
@@ -681,9 +741,11 @@ def read_examples(source: str | os.PathLike, commands: list[str]) -> list[tuple[
 
 
 def adapt(base_model_dir: str | os.PathLike, commands: list[str], examples: list[tuple[str, str]],
-          out: str | os.PathLike, config: AdaptConfig = AdaptConfig()) -> dict:
-    """Load a base model, adapt it to (audio path, command) examples, save the command model."""
-    recognizer = CommandRecognizer(ASRModel.load(base_model_dir), CommandConfig(list(commands)))
+          out: str | os.PathLike, config: AdaptConfig = AdaptConfig(), decoder_weight: float | None = None) -> dict:
+    """Load a base model, adapt it to (audio path, command) examples, save the command model.
+    `decoder_weight`: CommandConfig's (None: the base model's fitted one)."""
+    recognizer = CommandRecognizer(ASRModel.load(base_model_dir),
+                                   CommandConfig(list(commands), decoder_weight=decoder_weight))
     index = {command: i for i, command in enumerate(commands)}
     audios = [load_audio(path) for path, _ in examples]
     summary = adapt_recognizer(recognizer, audios, [index[command] for _, command in examples], config)

@@ -44,6 +44,9 @@ class ModelConfig:
     # Zero-shot "none" threshold for voice commands with this model, per token, fitted on
     # out-of-grammar speech (asr.commands.fit_zero_shot_threshold); None: asr.commands' default.
     command_threshold: float | None = None
+    # The same with Whisper's decoder's scores added at this weight (asr/commands.py), or None.
+    command_decoder_weight: float | None = None
+    command_decoder_threshold: float | None = None
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict:

@@ -71,7 +71,8 @@ def main() -> None:
         held = encode_corpus([u for u in enroll if u.text in commands and u.id not in shot_ids], encoder, cache,
                              progress=False)
         truth = np.array([commands.index(u.text) for u in held.utterances])
-        recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+        recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
+                                       CommandConfig(commands, decoder_weight=0.0))  # as chosen: the chain alone
         adapt_recognizer(recognizer, [load_audio(u.audio) for u in shots], [commands.index(u.text) for u in shots],
                          AdaptConfig(threads=args.threads, seed=args.seed))
         if recognizer.base_model() is None:

@@ -36,14 +36,19 @@ def main() -> None:
     recognizer = CommandRecognizer.load(out / "model")
     splits = json.loads((out / "splits.json").read_text())
     negatives = [row for rows in splits["negatives"].values() for row in rows]
-    test_frames = [recognizer.encode([load_audio(row["audio"])])[0] for row in splits["test"]]
-    negative_frames = [recognizer.encode([load_audio(row["audio"])])[0] for row in negatives]
+    test_audio = [load_audio(row["audio"]) for row in splits["test"]]
+    negative_audio = [load_audio(row["audio"]) for row in negatives]
+    test_frames = [recognizer.encode([audio])[0] for audio in test_audio]
+    negative_frames = [recognizer.encode([audio])[0] for audio in negative_audio]
+    test_decoded, negative_decoded = recognizer.decoder_scores(test_audio), recognizer.decoder_scores(negative_audio)
     truths = [row["text"] for row in splits["test"]]
     learned = recognizer.config.threshold
     for threshold in sorted({learned, *(float(t) for t in args.thresholds.split(","))}, reverse=True):
         recognizer.config.threshold = threshold
-        accuracy = np.mean([r.command == t for r, t in zip(recognizer.recognize_frames(test_frames), truths)])
-        accepted = np.mean([r.command != NONE for r in recognizer.recognize_frames(negative_frames)])
+        on_test = recognizer.recognize_frames(test_frames, decoded=test_decoded)
+        on_negatives = recognizer.recognize_frames(negative_frames, decoded=negative_decoded)
+        accuracy = np.mean([r.command == t for r, t in zip(on_test, truths)])
+        accepted = np.mean([r.command != NONE for r in on_negatives])
         print(f"threshold {threshold:7.3f}{' (learned)' if threshold == learned else '':10s}  accuracy "
               f"{100 * accuracy:5.1f} % of {len(truths)}  false accepts {100 * accepted:4.1f} % of {len(negatives)}",
               flush=True)

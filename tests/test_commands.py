@@ -133,6 +133,28 @@ def test_a_models_own_zero_shot_threshold_is_used_and_floors_enrollment():
     assert calibrate(recognizer, negatives[:6], [0, 1, 2, 0, 1, 2])["threshold"] >= fitted
 
 
+def test_decoder_scores_add_to_the_chain_and_need_their_own_threshold():
+    torch.manual_seed(0)
+    model = tiny_model(("char",))
+    frames = [e.frames for e in synthetic_examples(4, seed=6)]
+    decoded = [torch.tensor([-1.0, -8.0, -20.0])] * len(frames)
+    model.config.command_threshold = -1.5
+    assert CommandRecognizer(model, CommandConfig(COMMANDS)).config.decoder_weight == 0.0  # fitted without it
+    with pytest.raises(ValueError, match="decoder weight 0.5"):  # a threshold fitted on the chain alone does not fit
+        CommandRecognizer(model, CommandConfig(COMMANDS, decoder_weight=0.5))
+    model.config.command_decoder_weight, model.config.command_decoder_threshold = 0.5, -6.0
+    fused = CommandRecognizer(model, CommandConfig(COMMANDS))  # the model's fitted weight, and its threshold
+    assert (fused.config.decoder_weight, fused.config.threshold) == (0.5, -6.0)
+    with pytest.raises(ValueError, match="decoder_scores"):
+        fused.score_frames(frames)
+    with pytest.raises(TypeError, match="Whisper encoder"):  # the tiny model's encoder has no decoder
+        fused.decoder_scores([np.zeros(16000, dtype=np.float32)])
+    alone = CommandRecognizer(model, CommandConfig(COMMANDS, decoder_weight=0.0)).score_frames(frames)
+    for (chain, n), (both, m) in zip(alone, fused.score_frames(frames, decoded=decoded)):
+        assert n == m
+        torch.testing.assert_close(both, chain + 0.5 * decoded[0])
+
+
 def test_a_command_the_base_chain_finds_implausible_is_no_candidate():
     adapted = torch.tensor([-0.1, -1.0, -6.0])  # "ALEXA", "COMPUTER", ... as the adapted chain scores them
     base = torch.tensor([-4.0, -1.2, -2.0])  # the base chain: the first is far from what it heard

@@ -98,9 +98,10 @@ def negative_corpora(specs: list[str], data: Path) -> dict[str, list[Utterance]]
     return corpora
 
 
-def false_accepts(recognizer: CommandRecognizer, negatives: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+def false_accepts(recognizer: CommandRecognizer, negatives: dict[str, list[torch.Tensor]],
+                  decoded: dict[str, list[torch.Tensor] | None]) -> dict[str, float]:
     """Share of each source's recordings accepted as some command, and of all of them pooled."""
-    accepted = {source: [r.command != NONE for r in recognizer.recognize_frames(frames)]
+    accepted = {source: [r.command != NONE for r in recognizer.recognize_frames(frames, decoded=decoded[source])]
                 for source, frames in negatives.items()}
     rates = {source: float(np.mean(values)) for source, values in accepted.items() if values}
     pooled = [value for values in accepted.values() for value in values]
@@ -118,9 +119,13 @@ def accuracy_by_speaker(correct: list[bool], speakers: list[str | None]) -> dict
 
 
 def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: list[str],
-             negatives: dict[str, list[torch.Tensor]], speakers: list[str | None] | None = None) -> dict:
-    results = recognizer.recognize_frames(frames)
-    rates = false_accepts(recognizer, negatives)
+             negatives: dict[str, list[torch.Tensor]], speakers: list[str | None] | None = None,
+             decoded: dict[str, list[torch.Tensor] | None] | None = None) -> dict:
+    """`decoded`: `decoder_scores` of the test recordings ("test") and of each negative source,
+    when the recognizer adds Whisper's decoder's scores."""
+    decoded = decoded or {}
+    results = recognizer.recognize_frames(frames, decoded=decoded.get("test"))
+    rates = false_accepts(recognizer, negatives, {source: decoded.get(source) for source in negatives})
     correct = [r.command == t for r, t in zip(results, truths)]
     return {
         "accuracy": float(np.mean(correct)),
@@ -131,6 +136,7 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
         "false_accept_by_source": {source: rate for source, rate in rates.items() if source != "all"},
         "threshold": round(recognizer.config.threshold, 4),
         "temperature": recognizer.config.temperature,
+        "decoder_weight": recognizer.config.decoder_weight,
     }
 
 
@@ -150,6 +156,15 @@ def encode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray]
     """Frames as `asr commands` gets them (`CommandRecognizer.encode`): each recording in a window
     of its own, with the command model's enrollment recordings or copies of itself."""
     return [recognizer.encode([audio])[0] for audio in tqdm(audios, desc=desc, unit="rec")]
+
+
+def decode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray], desc: str
+                         ) -> list[torch.Tensor] | None:
+    """`CommandRecognizer.decoder_scores` with a progress bar (None when the decoder is not used).
+    They are the same for every k: the decoder and its view of a recording never adapt."""
+    if not recognizer.config.decoder_weight:
+        return None
+    return [recognizer.decoder_scores([audio])[0] for audio in tqdm(audios, desc=desc, unit="rec")]
 
 
 def splits_digest(splits: dict) -> str:
@@ -204,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trim-copies", type=int, default=AdaptConfig.trim_copies,
                         help="more copies of each enrollment recording with their quiet edges cut, for test "
                              "speakers whose recordings cut into the words (AdaptConfig.trim_db_range; 0: none)")
+    parser.add_argument("--decoder-weight", type=float, default=None,
+                        help="weight of Whisper's decoder's score of each command, added to the chain's (0: the "
+                             "chain alone; default: the weight the base model's zero-shot threshold was fitted at)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -249,7 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     cache = default_cache_dir()
 
     base = CommandRecognizer(ASRModel.load(args.base, encoder),
-                             CommandConfig(commands, self_context_seconds=args.self_context_seconds))
+                             CommandConfig(commands, self_context_seconds=args.self_context_seconds,
+                                           decoder_weight=args.decoder_weight))
+    if args.packed and base.config.decoder_weight:
+        parser.error("--packed scores the chain alone: add --decoder-weight 0")
+    decoded: dict[str, list[torch.Tensor] | None] = {}
     if args.packed:  # the old way: test recordings packed with each other, through the feature cache
         test_encoded = encode_corpus(test, encoder, cache, progress=True)
         negative_encoded = {source: encode_corpus(utts, encoder, cache, progress=True) for source, utts in sources.items()}
@@ -264,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         test_frames = encode_as_recognized(base, test_audio, "encode test")  # no context before adapting
         negative_frames = {source: encode_as_recognized(base, audios, f"encode {source}")
                            for source, audios in negative_audio.items()}
+        decoded = {"test": decode_as_recognized(base, test_audio, "decoder, test"),
+                   **{source: decode_as_recognized(base, audios, f"decoder, {source}")
+                      for source, audios in negative_audio.items()}}
     truths = [u.text for u in test_kept]
     speakers = [u.speaker for u in test_kept]
     out.mkdir(parents=True, exist_ok=True)
@@ -278,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if "other_words" not in negative_frames:
         results["other_words"] = ("none: every word of the corpus is a command; pick fewer with --commands "
                                   "to score the rest as out-of-grammar")
-    runs = {"0": evaluate(base, test_frames, truths, negative_frames, speakers)}
+    runs = {"0": evaluate(base, test_frames, truths, negative_frames, speakers, decoded)}
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds,
                          synthesized_voices=args.synthesized_voices, trim_copies=args.trim_copies)
@@ -289,13 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         audios = [load_audio(u.audio) for u in shots]
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
                                        CommandConfig(commands, base_margin=args.base_margin,
-                                                     self_context_seconds=args.self_context_seconds))
+                                                     self_context_seconds=args.self_context_seconds,
+                                                     decoder_weight=args.decoder_weight))
         summary = adapt_recognizer(recognizer, audios, [commands.index(u.text) for u in shots], config)
         if recognizer.context and not args.packed:  # its windows now hold its enrollment context
             test_frames = encode_as_recognized(recognizer, test_audio, f"encode test, k={k}")
             negative_frames = {source: encode_as_recognized(recognizer, audios, f"encode {source}, k={k}")
                                for source, audios in negative_audio.items()}
-        runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames, speakers), **summary}
+        runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames, speakers, decoded), **summary}
         print(f"k={k} {runs[str(k)]}", flush=True)
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)
@@ -310,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     results["false_accept"] = runs[largest]["false_accept"]
     results["false_accept_by_source"] = runs[largest]["false_accept_by_source"]
     results["threshold"] = runs[largest]["threshold"]
+    results["decoder_weight"] = runs[largest]["decoder_weight"]
     results["adapt_seconds"] = runs[largest].get("adapt_seconds", 0.0)
     results["trainable_params"] = runs[largest].get("trainable_params", 0)
     previous = out / "results.json"

@@ -30,8 +30,10 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from asr.commands import fit_zero_shot_threshold
+from features.audio import load_audio
 from asr.lm import LM_FILE, WORDS_FILE
-from asr.model import CONFIG_FILE, WEIGHTS_FILE, ASRModel, model_dir, write_dir_atomically, write_json
+from asr.model import (CONFIG_FILE, WEIGHTS_FILE, ASRModel, model_dir, write_dir_atomically, write_json,
+                       write_json_atomically)
 from asr.text import normalize_text
 from features.manifest import Utterance, read_corpus
 from recipes.librispeech.__main__ import main as librispeech_main
@@ -44,6 +46,10 @@ CARD_FILE = "MODEL_CARD.md"
 RUNS_FILE = "runs.txt"  # OUT/runs.txt: the training commands run on OUT, in order
 # The command list the zero-shot threshold is fitted for: short words, as commands are.
 DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+# Whisper's decoder's weight in voice-command scores for the shipped model (CommandConfig.decoder_weight),
+# chosen on FSDD's george + jackson against AN4 train and speechocean762 train sentences
+# (benchmarks/RESULTS.md, "Whisper's decoder as a second scorer").
+DECODER_WEIGHT = 0.5
 
 
 def threshold_sentences(shared: Path, count: int = 500) -> list[Utterance]:
@@ -79,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "0.89 s/step), the resumed run 2 (idle machine, 0.58 s/step)")
     parser.add_argument("--ship", action="store_true", help="install OUT/model as the package's default model")
     parser.add_argument("--ship-only", action="store_true", help="only --ship an already trained OUT")
+    parser.add_argument("--fit-decoder-threshold", action="store_true",
+                        help="only fit the installed default model's zero-shot command threshold with Whisper's "
+                             "decoder (DECODER_WEIGHT) into its config.json")
     return parser
 
 
@@ -91,8 +100,8 @@ def ship(out_dir: Path, target: Path, runs: list[str], shared: Path) -> None:
     weights = {name: (tensor.half() if tensor.is_floating_point() else tensor).contiguous()
                for name, tensor in model.chain.state_dict().items()}
     card = model_card(results, runs, shared, out_dir)
-    frames = encode_corpus(threshold_sentences(shared), model.encoder, default_cache_dir(), progress=True).frames
-    model.config.command_threshold = fit_zero_shot_threshold(model, DIGITS, frames)
+    model.config.command_threshold, decoder_threshold = fit_command_thresholds(model, shared)
+    model.config.command_decoder_weight, model.config.command_decoder_threshold = DECODER_WEIGHT, decoder_threshold
     write_dir_atomically(target, {
         CONFIG_FILE: lambda path: write_json(path, model.config.to_dict()),
         WEIGHTS_FILE: lambda path: save_file(weights, path),
@@ -104,6 +113,29 @@ def ship(out_dir: Path, target: Path, runs: list[str], shared: Path) -> None:
     target.chmod(0o755)  # mkdtemp made it private; it is part of an installed package
     for path in target.iterdir():
         path.chmod(0o644)
+
+
+def fit_command_thresholds(model: ASRModel, shared: Path) -> tuple[float, float]:
+    """The model's zero-shot voice-command thresholds, on `threshold_sentences`: for the chain
+    alone, and with Whisper's decoder's scores added at DECODER_WEIGHT."""
+    sentences = threshold_sentences(shared)
+    frames = encode_corpus(sentences, model.encoder, default_cache_dir(), progress=True).frames
+    audio = [load_audio(u.audio) for u in sentences]
+    return (fit_zero_shot_threshold(model, DIGITS, frames),
+            fit_zero_shot_threshold(model, DIGITS, frames, decoder_weight=DECODER_WEIGHT, negative_audio=audio))
+
+
+def fit_shipped_decoder_threshold(shared: Path) -> float:
+    """Fit the installed default model's decoder threshold and write it into its config.json,
+    nothing else changed (the model shipped before the decoder could score commands)."""
+    target = model_dir("default")
+    model = ASRModel.load(target)
+    _, threshold = fit_command_thresholds(model, shared)
+    config = json.loads((target / CONFIG_FILE).read_text())
+    config.update(command_decoder_weight=DECODER_WEIGHT, command_decoder_threshold=threshold)
+    write_json_atomically(target / CONFIG_FILE, config)
+    (target / CONFIG_FILE).chmod(0o644)
+    return threshold
 
 
 def model_card(results: dict, runs: list[str], shared: Path, out_dir: Path) -> str:
@@ -163,6 +195,10 @@ Reproduce, run in this order (a later run resumes the checkpoint of the one befo
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
+    if args.fit_decoder_threshold:
+        threshold = fit_shipped_decoder_threshold(Path(args.shared))
+        print(f"default model: command_decoder_threshold {threshold} at weight {DECODER_WEIGHT}")
+        return 0
     if not args.ship_only:
         # A run started again on the same OUT resumes its checkpoint (with --steps raised, its
         # cosine schedule is laid over the new total): the card lists every run, in order.

@@ -125,17 +125,26 @@ def sinusoids(length: int, channels: int, max_timescale: float = 10_000.0) -> to
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None):
+    """Whisper's self-attention; `causal` for its text decoder (asr/whisper_decoder.py)."""
+
+    def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None, causal: bool = False):
         super().__init__()
         self.n_heads = n_heads
+        self.causal = causal
         self.qkv = nn.Linear(d_model, 3 * d_model, device=device)  # fused, as CTranslate2 stores it
         self.out = nn.Linear(d_model, d_model, device=device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, time, d_model = x.shape
         q, k, v = self.qkv(x).view(batch, time, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v)
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.out(attended.transpose(1, 2).reshape(batch, time, d_model))
+
+
+def feed_forward(d_model: int, device: torch.device | str | None = None) -> nn.Sequential:
+    """Whisper's position-wise MLP, d -> 4d -> d."""
+    return nn.Sequential(nn.Linear(d_model, 4 * d_model, device=device), nn.GELU(),
+                         nn.Linear(4 * d_model, d_model, device=device))
 
 
 class EncoderBlock(nn.Module):
@@ -144,11 +153,7 @@ class EncoderBlock(nn.Module):
         self.attn_ln = nn.LayerNorm(d_model, device=device)
         self.attn = SelfAttention(d_model, n_heads, device)
         self.mlp_ln = nn.LayerNorm(d_model, device=device)
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, 4 * d_model, device=device),
-            nn.GELU(),
-            nn.Linear(4 * d_model, d_model, device=device),
-        )
+        self.mlp = feed_forward(d_model, device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.attn_ln(x))

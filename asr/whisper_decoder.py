@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.encoder import CT2FormatError, WhisperAudioEncoder, default_whisper_dir, read_ct2_variables
+from asr.encoder import (CT2FormatError, SelfAttention, WhisperAudioEncoder, default_whisper_dir, feed_forward,
+                         read_ct2_variables)
 from features.frontend import log_mel_spectrogram
 
 # Whisper's special tokens (English-only models, whose vocabulary ends at 51864).
@@ -58,33 +59,15 @@ class CrossAttention(nn.Module):
         return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))
 
 
-class CausalSelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None):
-        super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model, device=device)
-        self.out = nn.Linear(d_model, d_model, device=device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, d_model = x.shape
-        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return self.out(attended.transpose(1, 2).reshape(batch, length, d_model))
-
-
 class DecoderBlock(nn.Module):
     def __init__(self, d_model: int, n_heads: int, device: torch.device | str | None = None):
         super().__init__()
         self.attn_ln = nn.LayerNorm(d_model, device=device)
-        self.attn = CausalSelfAttention(d_model, n_heads, device)
+        self.attn = SelfAttention(d_model, n_heads, device, causal=True)
         self.cross_ln = nn.LayerNorm(d_model, device=device)
         self.cross = CrossAttention(d_model, n_heads, device)
         self.mlp_ln = nn.LayerNorm(d_model, device=device)
-        self.mlp = nn.Sequential(
-            nn.Linear(d_model, 4 * d_model, device=device),
-            nn.GELU(),
-            nn.Linear(4 * d_model, d_model, device=device),
-        )
+        self.mlp = feed_forward(d_model, device)
 
     def forward(self, x: torch.Tensor, memory: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x = x + self.attn(self.attn_ln(x))

@@ -262,7 +262,7 @@ def read_ct2_variables(path: str | os.PathLike, prefix: str = "") -> tuple[str, 
     return spec, tensors
 
 
-_CT2_PARTS = {
+CT2_LAYER_PARTS = {
     "self_attention/layer_norm": "attn_ln",
     "self_attention/linear_0": "attn.qkv",
     "self_attention/linear_1": "attn.out",
@@ -270,7 +270,7 @@ _CT2_PARTS = {
     "ffn/linear_0": "mlp.0",
     "ffn/linear_1": "mlp.2",
 }
-_CT2_LEAVES = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
+CT2_LEAVES = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
 
 
 def ct2_to_torch_name(name: str) -> str | None:
@@ -279,15 +279,15 @@ def ct2_to_torch_name(name: str) -> str | None:
     if path == "position_encodings/encodings":
         return "positional_embedding"
     scope, _, leaf = path.rpartition("/")
-    if leaf not in _CT2_LEAVES:
+    if leaf not in CT2_LEAVES:
         return None
     if scope in ("conv1", "conv2"):
-        return f"{scope}.{_CT2_LEAVES[leaf]}"
+        return f"{scope}.{CT2_LEAVES[leaf]}"
     if scope == "layer_norm":
-        return f"ln_post.{_CT2_LEAVES[leaf]}"
+        return f"ln_post.{CT2_LEAVES[leaf]}"
     layer, _, part = scope.partition("/")
-    if layer.startswith("layer_") and part in _CT2_PARTS:
-        return f"blocks.{layer.removeprefix('layer_')}.{_CT2_PARTS[part]}.{_CT2_LEAVES[leaf]}"
+    if layer.startswith("layer_") and part in CT2_LAYER_PARTS:
+        return f"blocks.{layer.removeprefix('layer_')}.{CT2_LAYER_PARTS[part]}.{CT2_LEAVES[leaf]}"
     return None
 
 

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr.encoder import (CT2FormatError, SelfAttention, WhisperAudioEncoder, default_whisper_dir, feed_forward,
-                         read_ct2_variables)
+from asr.encoder import (CT2_LAYER_PARTS, CT2_LEAVES, CT2FormatError, SelfAttention, WhisperAudioEncoder,
+                         default_whisper_dir, feed_forward, read_ct2_variables)
 from features.frontend import log_mel_spectrogram
 
 # Whisper's special tokens (English-only models, whose vocabulary ends at 51864).
@@ -101,19 +101,14 @@ class WhisperDecoder(nn.Module):
         return self.projection(self.ln(x))
 
 
+# The decoder's layers hold the encoder's parts (CT2_LAYER_PARTS) and a cross-attention.
 _DECODER_PARTS = {
-    "self_attention/layer_norm": "attn_ln",
-    "self_attention/linear_0": "attn.qkv",
-    "self_attention/linear_1": "attn.out",
+    **CT2_LAYER_PARTS,
     "attention/layer_norm": "cross_ln",
     "attention/linear_0": "cross.query",
     "attention/linear_1": "cross.key_value",
     "attention/linear_2": "cross.out",
-    "ffn/layer_norm": "mlp_ln",
-    "ffn/linear_0": "mlp.0",
-    "ffn/linear_1": "mlp.2",
 }
-_LEAVES = {"gamma": "weight", "beta": "bias", "weight": "weight", "bias": "bias"}
 
 
 def ct2_decoder_name(name: str) -> str | None:
@@ -125,8 +120,8 @@ def ct2_decoder_name(name: str) -> str | None:
         return fixed[path]
     scope, _, leaf = path.rpartition("/")
     layer, _, part = scope.partition("/")
-    if leaf in _LEAVES and layer.startswith("layer_") and part in _DECODER_PARTS:
-        return f"blocks.{layer.removeprefix('layer_')}.{_DECODER_PARTS[part]}.{_LEAVES[leaf]}"
+    if leaf in CT2_LEAVES and layer.startswith("layer_") and part in _DECODER_PARTS:
+        return f"blocks.{layer.removeprefix('layer_')}.{_DECODER_PARTS[part]}.{CT2_LEAVES[leaf]}"
     return None
 
 
@@ -225,7 +220,8 @@ class WhisperTextScorer:
         log_probs = self.decoder(tokens, self.decoder.memories(frames[None])).log_softmax(-1)
         picked = log_probs[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # P(token t+1 | tokens <= t)
         position = torch.arange(width - 1)[None]
-        scored = (position >= len(self.prompt) - 1) & (position < torch.tensor([len(s) - 1 for s in sequences])[:, None])
+        ends = torch.tensor([len(s) - 1 for s in sequences])[:, None]
+        scored = (position >= len(self.prompt) - 1) & (position < ends)
         return (picked * scored).sum(-1)
 
     def score_phrases(self, frames: torch.Tensor, phrases: list[str]) -> torch.Tensor:

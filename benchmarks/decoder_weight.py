@@ -61,7 +61,8 @@ def main() -> None:
     for padding in (float(p) for p in args.paddings.split(",")):
         decoded = np.stack([scorer.score_phrases(short_window_frames(
             recognizer.model.encoder, torch.from_numpy(audio), padding), DIGITS).numpy() for audio in audios])
-        print(f"padding {padding:g} s: decoder alone, top-1 {100 * np.mean(decoded[:len(commands)].argmax(1) == truth):.1f} %")
+        alone = np.mean(decoded[:len(commands)].argmax(1) == truth)
+        print(f"padding {padding:g} s: decoder alone, top-1 {100 * alone:.1f} %")
         for weight in (float(w) for w in args.weights.split(",")):
             report(f"  weight {weight:g}", chain + weight * decoded)
 

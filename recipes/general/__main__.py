@@ -115,14 +115,22 @@ def ship(out_dir: Path, target: Path, runs: list[str], shared: Path) -> None:
         path.chmod(0o644)
 
 
+def threshold_inputs(model: ASRModel, shared: Path) -> tuple[list, list]:
+    """The chain's encoder frames and the audio of `threshold_sentences`, what the fits score."""
+    sentences = threshold_sentences(shared)
+    frames = encode_corpus(sentences, model.encoder, default_cache_dir(), progress=True).frames
+    return frames, [load_audio(u.audio) for u in sentences]
+
+
+def fit_decoder_threshold(model: ASRModel, frames: list, audio: list) -> float:
+    return fit_zero_shot_threshold(model, DIGITS, frames, decoder_weight=DECODER_WEIGHT, negative_audio=audio)
+
+
 def fit_command_thresholds(model: ASRModel, shared: Path) -> tuple[float, float]:
     """The model's zero-shot voice-command thresholds, on `threshold_sentences`: for the chain
     alone, and with Whisper's decoder's scores added at DECODER_WEIGHT."""
-    sentences = threshold_sentences(shared)
-    frames = encode_corpus(sentences, model.encoder, default_cache_dir(), progress=True).frames
-    audio = [load_audio(u.audio) for u in sentences]
-    return (fit_zero_shot_threshold(model, DIGITS, frames),
-            fit_zero_shot_threshold(model, DIGITS, frames, decoder_weight=DECODER_WEIGHT, negative_audio=audio))
+    frames, audio = threshold_inputs(model, shared)
+    return fit_zero_shot_threshold(model, DIGITS, frames), fit_decoder_threshold(model, frames, audio)
 
 
 def fit_shipped_decoder_threshold(shared: Path) -> float:
@@ -130,7 +138,7 @@ def fit_shipped_decoder_threshold(shared: Path) -> float:
     nothing else changed (the model shipped before the decoder could score commands)."""
     target = model_dir("default")
     model = ASRModel.load(target)
-    _, threshold = fit_command_thresholds(model, shared)
+    threshold = fit_decoder_threshold(model, *threshold_inputs(model, shared))
     config = json.loads((target / CONFIG_FILE).read_text())
     config.update(command_decoder_weight=DECODER_WEIGHT, command_decoder_threshold=threshold)
     write_json_atomically(target / CONFIG_FILE, config)

@@ -4,13 +4,13 @@ Grammar-constrained recognition on the chain's CTC posteriors. Each command is c
 character sequence and its phoneme sequences (every CMUdict pronunciation combination, capped);
 a recording's score for a command is, per link, the CTC log-likelihood of the command's sequence
 (all alignments summed; the best pronunciation for phonemes) minus the log-likelihood of the best
-unconstrained path, divided by the tokens at stake (the best path's non-blank frames, or the
-command's labels if more). That ratio is about 0 when the command is what the link would have
-emitted anyway and falls well below 0 for anything else, so one threshold serves every command
-and every utterance length, however much silence surrounds the speech. Link ratios are averaged.
+unconstrained path, divided by the command's own labels. That ratio is about 0 when the command
+is what the link would have emitted anyway and falls well below 0 for anything else, so one
+threshold serves every command, however much silence surrounds the speech; speech beyond the
+command (a sentence, a string of digits) counts in full against it. Link ratios are averaged.
 
 "none" competes as one more hypothesis whose score is the threshold; a confidence is the softmax
-over the commands' and "none"'s summed (not per-token) ratios, divided by a temperature.
+over the commands' and "none"'s ratios times the tokens at stake, divided by a temperature.
 
 A command model folder is a model folder (`config.json`, `model.safetensors`) plus
 `commands.json` (`CommandConfig`) and, once adapted from a base model with a fitted zero-shot
@@ -59,10 +59,10 @@ BASE_LINKS_FILE = "base_links.safetensors"
 CONTEXT_FILE = "context_audio.safetensors"  # enrollment recordings each recording is encoded with
 NONE = "none"
 MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
-# Zero-shot "none" threshold on the per-token log-likelihood ratio, for models whose config has
+# Zero-shot "none" threshold on the per-label log-likelihood ratio, for models whose config has
 # no `command_threshold` of their own (fit_zero_shot_threshold); enrollment may only raise it.
 # It is what the rule gave the shipped default model (benchmarks/RESULTS.md, "Voice commands").
-DEFAULT_THRESHOLD = -1.8
+DEFAULT_THRESHOLD = -4.65
 # Silence after a clip in the window Whisper's decoder reads it from (short_window_frames).
 DECODER_PADDING_SECONDS = 2.0
 ZERO_SHOT_MAX_ACCEPTED = 0.01  # share of out-of-grammar sentences the zero-shot threshold lets in
@@ -106,7 +106,7 @@ class Recognition:
     path: str
     command: str  # a command as configured, or "none"
     confidence: float = 0.0
-    score: float = -math.inf  # the best command's per-token ratio (compare with the threshold)
+    score: float = -math.inf  # the best command's per-label ratio (compare with the threshold)
     best: str = ""  # the best command even when rejected
     error: str | None = None
 
@@ -155,12 +155,15 @@ def best_path_log_likelihood(log_probs: torch.Tensor) -> torch.Tensor:
 
 
 def link_ratios(log_probs: torch.Tensor, commands: list[CompiledCommand], link: str, repeat: int = 1) -> torch.Tensor:
-    """Log-likelihood ratio of each command (best of its variants) to the free best path, per token.
+    """Log-likelihood ratio of each command (best of its variants) to the free best path, per
+    label of the command (its shortest variant's, times the `repeat` each frame is scored with;
+    see CommandConfig.frame_repeat).
 
-    Each frame is scored `repeat` times (see CommandConfig.frame_repeat). The ratio is divided by
-    the tokens at stake: the best path's non-blank frames, or the command's labels if more. Per
-    frame instead, a recording's silence dilutes the gap: a 7-s sentence, mostly pauses, scored
-    as "four" came out near 0 and was accepted (benchmarks/RESULTS.md, "Voice commands").
+    Per frame instead, a recording's silence dilutes the gap: a 7-s sentence, mostly pauses,
+    scored as "four" came out near 0 and was accepted (benchmarks/RESULTS.md, "Voice commands").
+    Per non-blank frame of the best path, as before 2026-11-30, speech beyond the command
+    diluted it too: "ZERO NINE SEVEN EIGHT" scored as "zero" came out near a true "zero" and was
+    accepted (benchmarks/RESULTS.md, "Per label of the command").
     """
     scored = log_probs.repeat_interleave(repeat, 0) if repeat > 1 else log_probs
     variants = [target for command in commands for target in command.targets[link]]
@@ -168,7 +171,7 @@ def link_ratios(log_probs: torch.Tensor, commands: list[CompiledCommand], link: 
     scores = ctc_log_likelihoods(scored, variants)
     best = torch.full((len(commands),), -math.inf).scatter_reduce(0, owners, scores, reduce="amax")
     labels = torch.tensor([min(len(t) for t in command.targets[link]) for command in commands])
-    return (best - best_path_log_likelihood(scored)) / (repeat * labels.clamp(min=speech_frames(log_probs)))
+    return (best - best_path_log_likelihood(scored)) / (repeat * labels)
 
 
 def speech_frames(log_probs: torch.Tensor) -> int:
@@ -190,8 +193,8 @@ def plausible_to_base(scores: torch.Tensor, base_scores: torch.Tensor, base_floo
 def decide(scores: torch.Tensor, tokens: int, threshold: float, temperature: float) -> tuple[int, float]:
     """Index of the winning command (-1 for "none") and its confidence.
 
-    The confidence is a softmax over the summed ratios (per-token score times the tokens at
-    stake) of every command and of "none", whose score is the threshold.
+    The confidence is a softmax over the per-label scores times the tokens at stake (the best
+    path's non-blank frames) of every command and of "none", whose score is the threshold.
     """
     logits = torch.cat([scores, torch.tensor([threshold])]) * tokens / temperature
     probs = logits.nan_to_num(neginf=-1e30).softmax(-1)
@@ -260,8 +263,9 @@ def fit_zero_shot_threshold(model: ASRModel, commands: list[str], negative_frame
                             negative_audio: list[np.ndarray] | None = None) -> float:
     """The rule behind a model's `command_threshold`: score out-of-grammar recordings (encoder
     frames) against a command list and keep the most permissive threshold that accepts at most
-    `max_accepted` of them. Scores differ from model to model (-1.35 and -1.8 for two trainings
-    of the default model, -3.7 for the AN4 recipe's), so each model carries its own. With
+    `max_accepted` of them. Scores differ from model to model (per token, as commands were scored
+    until 2026-11-30: -1.35 and -1.8 for two trainings of the default model, -3.7 for the AN4
+    recipe's), so each model carries its own. With
     `decoder_weight` > 0 the decoder's scores of `negative_audio` (the same recordings) are added:
     the rule behind `command_decoder_threshold`."""
     recognizer = CommandRecognizer(model, CommandConfig(list(commands), threshold=0.0, decoder_weight=decoder_weight))
@@ -327,7 +331,7 @@ class CommandRecognizer:
 
     def score_frames(self, frames: list[torch.Tensor], model: ASRModel | None = None,
                      decoded: list[torch.Tensor] | None = None) -> list[tuple[torch.Tensor, int]]:
-        """Per recording: the combined per-token ratio of every command, and the tokens at stake
+        """Per recording: the combined per-label ratio of every command, and the tokens at stake
         (the best path's non-blank frames, each scored `frame_repeat` times). `model`: another
         chain to score with (the base one) instead of the recognizer's. `decoded`: the
         recordings' `decoder_scores`, needed when `decoder_weight` is set."""

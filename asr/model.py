@@ -41,7 +41,7 @@ class ModelConfig:
     chain: ChainConfig
     vocabularies: dict[str, list[str]] = field(default_factory=dict)  # CTC link name -> tokens
     output: str = "char"  # the link whose posteriors are decoded to text
-    # Zero-shot "none" threshold for voice commands with this model, per token, fitted on
+    # Zero-shot "none" threshold for voice commands with this model, per label, fitted on
     # out-of-grammar speech (asr.commands.fit_zero_shot_threshold); None: asr.commands' default.
     command_threshold: float | None = None
     # The same with Whisper's decoder's scores added at this weight (asr/commands.py), or None.

@@ -26,7 +26,7 @@ from asr.text import normalize_text
 from features.audio import load_audio
 from features.manifest import read_corpus
 from recipes.commands.__main__ import draw_shots, split
-from recipes.general.__main__ import SHARED, threshold_sentences
+from recipes.general.__main__ import SHARED, threshold_negatives
 from training.cache import encode_corpus
 from training.supervised import default_cache_dir
 
@@ -58,7 +58,7 @@ def main() -> None:
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
     cache = default_cache_dir()
     negatives = {"other words": [u for u in enroll if u.text not in commands],
-                 "sentences": threshold_sentences(SHARED)}
+                 "sentences": [u for utts in threshold_negatives(SHARED).values() for u in utts]}
     negative_frames = {name: encode_corpus(utts, encoder, cache, progress=False).frames
                        for name, utts in negatives.items() if utts}
     margins = [None, *(float(m) for m in args.margins.split(","))]

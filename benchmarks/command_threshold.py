@@ -2,9 +2,11 @@
 
     python benchmarks/command_threshold.py [--base default] [--write]
 
-Scores 500 speechocean762 *train* sentences (every 5th by id, none of them a digit) against the
-ten FSDD digits with the base model, and prints the most permissive threshold on a 0.05 grid
-that accepts at most 1 % of them as a digit (`asr.commands.fit_zero_shot_threshold`). With
+Scores out-of-grammar *train* recordings (`recipes.general.threshold_negatives`: 500
+speechocean762 sentences and every 5th AN4 utterance, none of them a lone digit) against the
+ten FSDD digits with the base model, each encoded as `asr commands` encodes it. For each
+source, the most permissive threshold on a 0.05 grid that accepts at most 1 % of it as a digit
+(`asr.commands.fit_zero_shot_threshold`); it prints the strictest of them. With
 `--write` the value goes into the model's config.json as `command_threshold`, which
 `asr adapt` and `asr commands` then use instead of asr.commands.DEFAULT_THRESHOLD.
 `python -m recipes.general --ship` does the same for the model it ships.
@@ -21,9 +23,7 @@ if str(REPO) not in sys.path:
 
 from asr.commands import fit_zero_shot_threshold  # noqa: E402
 from asr.model import CONFIG_FILE, ASRModel, model_dir, write_json_atomically  # noqa: E402
-from recipes.general.__main__ import DIGITS, SHARED, threshold_sentences  # noqa: E402
-from training.cache import encode_corpus  # noqa: E402
-from training.supervised import default_cache_dir  # noqa: E402
+from recipes.general.__main__ import DIGITS, SHARED, threshold_inputs  # noqa: E402
 
 
 def main() -> None:
@@ -33,11 +33,10 @@ def main() -> None:
     parser.add_argument("--max-accepted", type=float, default=0.01)
     parser.add_argument("--write", action="store_true", help="store the threshold in the model's config.json")
     args = parser.parse_args()
-    negatives = threshold_sentences(Path(args.shared))
     model = ASRModel.load(args.base)
-    frames = encode_corpus(negatives, model.encoder, default_cache_dir(), progress=True).frames
-    threshold = fit_zero_shot_threshold(model, DIGITS, frames, args.max_accepted)
-    print(f"{args.base}: {len(frames)} sentences; threshold {threshold} "
+    sources = threshold_inputs(model, Path(args.shared))
+    threshold = max(fit_zero_shot_threshold(model, DIGITS, frames, args.max_accepted) for frames, _ in sources.values())
+    print(f"{args.base}: {sum(len(frames) for frames, _ in sources.values())} recordings; threshold {threshold} "
           f"(at most {args.max_accepted:.0%} accepted as a digit)")
     if args.write:
         model.config.command_threshold = threshold

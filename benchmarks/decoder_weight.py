@@ -1,8 +1,8 @@
 """Choose the voice-command decoder weight and padding on recordings no benchmark scores.
 
 Zero-shot, default model: 300 FSDD recordings of the enrollment speakers (george, jackson) as
-the commands, 150 AN4 train and 150 speechocean762 train sentences (not the ones the shipped
-threshold is fitted on) as out-of-grammar speech. For each padding of the decoder's window and
+the commands, 150 AN4 train utterances and 150 speechocean762 train sentences (not the ones the
+shipped thresholds are fitted on) as out-of-grammar speech. For each padding of the decoder's window and
 each weight, the chain's score plus weight x the decoder's, at the threshold that accepts at most
 1 % of these sentences (the rule of asr.commands.fit_zero_shot_threshold):
 
@@ -39,7 +39,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     enrolled = [u for u in read_corpus(SHARED / "fsdd" / "manifest.jsonl") if u.speaker in ("george", "jackson")]
     commands = random.Random(7).sample(enrolled, 300)
-    an4 = random.Random(8).sample(read_corpus(SHARED / "an4" / "train" / "manifest.jsonl"), 150)
+    an4_train = sorted(read_corpus(SHARED / "an4" / "train" / "manifest.jsonl"), key=lambda u: u.id)
+    an4 = random.Random(8).sample(an4_train[2::5], 150)  # thresholds are fitted on [0::5]
     sentences = sorted(read_corpus(SHARED / "speechocean762" / "train" / "manifest.jsonl"), key=lambda u: u.id)
     speechocean = random.Random(9).sample(sentences[2::5], 150)  # the threshold is fitted on [0::5]
     audios = [load_audio(u.audio) for u in commands + an4 + speechocean]

@@ -23,8 +23,9 @@ def test_default_model_is_shipped_with_its_lm_and_card():
     assert size_mb < 15, size_mb  # small enough to live in the package
     model = ASRModel.load("default")
     assert model.config.output == "char" and next(model.chain.parameters()).dtype.is_floating_point
-    # Its own zero-shot voice-command threshold, fitted when it was shipped (a per-token log ratio).
-    assert model.config.command_threshold is not None and -4.0 < model.config.command_threshold < 0.0
+    # Its own zero-shot voice-command thresholds, fitted when it was shipped (per-label log ratios).
+    assert model.config.command_threshold is not None and -12.0 < model.config.command_threshold < 0.0
+    assert model.config.command_decoder_weight == 1.0 and model.config.command_decoder_threshold < model.config.command_threshold
 
     results = json.loads((folder / "results.json").read_text())
     card = (folder / "MODEL_CARD.md").read_text()

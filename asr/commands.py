@@ -274,6 +274,18 @@ def fit_zero_shot_threshold(model: ASRModel, commands: list[str], negative_frame
     return most_permissive_threshold(best, max_accepted)
 
 
+def fit_zero_shot_threshold_by_source(model: ASRModel, commands: list[str],
+                                      sources: dict[str, tuple[list[torch.Tensor], list[np.ndarray]]],
+                                      max_accepted: float = ZERO_SHOT_MAX_ACCEPTED,
+                                      decoder_weight: float = 0.0) -> float:
+    """`fit_zero_shot_threshold` on each source of out-of-grammar speech ((frames, audio) by
+    name), and the strictest of them: pooled, a source that per label hardly ever scores high
+    (sentences) lets the threshold admit more of another (short words; benchmarks/RESULTS.md,
+    "Per label of the command")."""
+    return max(fit_zero_shot_threshold(model, commands, frames, max_accepted, decoder_weight, audio)
+               for frames, audio in sources.values())
+
+
 def choose_temperature(score_rows: list[torch.Tensor], tokens: list[int], labels: list[int],
                        threshold: float) -> float:
     """The temperature that gives the true command (with "none" as a competitor) the best likelihood."""

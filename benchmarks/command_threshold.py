@@ -6,7 +6,7 @@ Scores out-of-grammar *train* recordings (`recipes.general.threshold_negatives`:
 speechocean762 sentences and every 5th AN4 utterance, none of them a lone digit) against the
 ten FSDD digits with the base model, each encoded as `asr commands` encodes it. For each
 source, the most permissive threshold on a 0.05 grid that accepts at most 1 % of it as a digit
-(`asr.commands.fit_zero_shot_threshold`); it prints the strictest of them. With
+(`asr.commands.fit_zero_shot_threshold_by_source`); it prints the strictest of them. With
 `--write` the value goes into the model's config.json as `command_threshold`, which
 `asr adapt` and `asr commands` then use instead of asr.commands.DEFAULT_THRESHOLD.
 `python -m recipes.general --ship` does the same for the model it ships.
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from asr.commands import fit_zero_shot_threshold  # noqa: E402
+from asr.commands import fit_zero_shot_threshold_by_source  # noqa: E402
 from asr.model import CONFIG_FILE, ASRModel, model_dir, write_json_atomically  # noqa: E402
 from recipes.general.__main__ import DIGITS, SHARED, threshold_inputs  # noqa: E402
 
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     model = ASRModel.load(args.base)
     sources = threshold_inputs(model, Path(args.shared))
-    threshold = max(fit_zero_shot_threshold(model, DIGITS, frames, args.max_accepted) for frames, _ in sources.values())
+    threshold = fit_zero_shot_threshold_by_source(model, DIGITS, sources, args.max_accepted)
     print(f"{args.base}: {sum(len(frames) for frames, _ in sources.values())} recordings; threshold {threshold} "
           f"(at most {args.max_accepted:.0%} accepted as a digit)")
     if args.write:

@@ -9,8 +9,9 @@ import torch
 
 from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
                           calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
-                          fit_zero_shot_threshold, link_ratios, most_permissive_threshold, plausible_to_base,
-                          pronunciation_variants, read_commands, read_examples, train_adapters)
+                          fit_zero_shot_threshold, fit_zero_shot_threshold_by_source, link_ratios,
+                          most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
+                          read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.text import CHARACTERS
 from tests.conftest import espeak_or_skip
@@ -143,6 +144,19 @@ def test_a_models_own_zero_shot_threshold_is_used_and_floors_enrollment():
     assert CommandRecognizer(model, CommandConfig(COMMANDS, threshold=-0.5)).config.threshold == -0.5
     # Enrollment may raise the model's threshold, never lower it below it.
     assert calibrate(recognizer, negatives[:6], [0, 1, 2, 0, 1, 2])["threshold"] >= fitted
+
+
+def test_a_threshold_fitted_by_source_holds_for_each_source():
+    torch.manual_seed(0)
+    model = tiny_model(("char",))
+    sources = {"few": ([e.frames for e in synthetic_examples(20, seed=5)], None),
+               "many": ([e.frames for e in synthetic_examples(80, seed=6)], None)}
+    strictest = fit_zero_shot_threshold_by_source(model, COMMANDS, sources, max_accepted=0.05)
+    for frames, _ in sources.values():
+        assert strictest >= fit_zero_shot_threshold(model, COMMANDS, frames, max_accepted=0.05)
+        model.config.command_threshold = strictest
+        accepted = [r.command != NONE for r in CommandRecognizer(model, CommandConfig(COMMANDS)).recognize_frames(frames)]
+        assert np.mean(accepted) <= 0.05
 
 
 def test_decoder_scores_add_to_the_chain_and_need_their_own_threshold():

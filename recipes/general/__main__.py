@@ -30,7 +30,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from asr.commands import CommandConfig, CommandRecognizer, fit_zero_shot_threshold
+from asr.commands import CommandConfig, CommandRecognizer, fit_zero_shot_threshold_by_source
 from features.audio import load_audio
 from asr.lm import LM_FILE, WORDS_FILE
 from asr.model import (CONFIG_FILE, WEIGHTS_FILE, ASRModel, model_dir, write_dir_atomically, write_json,
@@ -135,13 +135,11 @@ def threshold_inputs(model: ASRModel, shared: Path) -> dict[str, tuple[list, lis
 
 def fit_command_thresholds(model: ASRModel, shared: Path) -> tuple[float, float]:
     """The model's zero-shot voice-command thresholds: for the chain alone, and with Whisper's
-    decoder's scores added at DECODER_WEIGHT. Each is the strictest of the thresholds that let in
-    at most 1 % of one source of `threshold_negatives`: pooled, the 500 sentences, which per label
-    hardly ever score high, let the threshold admit 3 % of the short utterances."""
-    inputs = threshold_inputs(model, shared).values()
-    return (max(fit_zero_shot_threshold(model, DIGITS, frames) for frames, _ in inputs),
-            max(fit_zero_shot_threshold(model, DIGITS, frames, decoder_weight=DECODER_WEIGHT, negative_audio=audio)
-                for frames, audio in inputs))
+    decoder's scores added at DECODER_WEIGHT, each fitted per source of `threshold_negatives`
+    (`fit_zero_shot_threshold_by_source`)."""
+    sources = threshold_inputs(model, shared)
+    return (fit_zero_shot_threshold_by_source(model, DIGITS, sources),
+            fit_zero_shot_threshold_by_source(model, DIGITS, sources, decoder_weight=DECODER_WEIGHT))
 
 
 def fit_shipped_thresholds(shared: Path) -> tuple[float, float]:

@@ -34,6 +34,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -45,7 +46,7 @@ from torch import nn
 
 from asr.chain import ctc_losses, pad_sequences
 from asr.lexicon import Lexicon
-from asr.model import ASRModel
+from asr.model import CONFIG_FILE, FORMAT_VERSION, PER_LABEL_COMMAND_SCORES, ASRModel
 from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context
 from asr.text import Vocabulary, normalize_text
 from asr.whisper_decoder import WhisperTextScorer, short_window_frames
@@ -437,6 +438,10 @@ class CommandRecognizer:
         if not (path / COMMANDS_FILE).exists():
             raise FileNotFoundError(f"{path}: not a command model (no {COMMANDS_FILE}); make one with asr adapt")
         config = CommandConfig.from_dict(json.loads((path / COMMANDS_FILE).read_text()))
+        version = json.loads((path / CONFIG_FILE).read_text()).get("format_version", FORMAT_VERSION)
+        if config.threshold is not None and version < PER_LABEL_COMMAND_SCORES:
+            warnings.warn(f"{path}: its command threshold ({config.threshold}) was calibrated on per-token scores "
+                          f"(model format {version}); it rejects more than calibrated: adapt it again", stacklevel=2)
         base = load_file(str(path / BASE_LINKS_FILE)) if (path / BASE_LINKS_FILE).exists() else None
         context = context_clips(load_file(str(path / CONTEXT_FILE))) if (path / CONTEXT_FILE).exists() else None
         return cls(ASRModel.load(path, encoder), config, base_weights=base, context=context)

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -32,7 +33,10 @@ def model_dir(name: str | os.PathLike) -> Path:
     if str(name) == DEFAULT_MODEL and not Path(name).exists():
         return Path(__file__).resolve().parent / "models" / DEFAULT_MODEL
     return Path(name)
-FORMAT_VERSION = 1
+# 2 (2026-11-30): voice-command scores became per label of the command (asr/commands.py); the
+# command thresholds of a format-1 model, and of a command model made from one, are per token.
+FORMAT_VERSION = 2
+PER_LABEL_COMMAND_SCORES = 2
 
 
 @dataclass
@@ -55,16 +59,27 @@ class ModelConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict, source: str = "model") -> "ModelConfig":
+        """The config as saved; read into the current format (`source` names it in messages)."""
         data = dict(data)
-        if data.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise ValueError(f"model format {data['format_version']} is newer than this toolkit reads")
+        version = data.get("format_version", FORMAT_VERSION)
+        if version > FORMAT_VERSION:
+            raise ValueError(f"{source}: model format {version} is newer than this toolkit reads")
+        if version < PER_LABEL_COMMAND_SCORES and has_command_thresholds(data):
+            warnings.warn(f"{source}: its voice-command thresholds were fitted on per-token scores (model format "
+                          f"{version}); scored per label now, out-of-grammar speech scores lower, so it rejects "
+                          f"more than fitted: refit them (asr/commands.py, fit_zero_shot_threshold)", stacklevel=2)
         data["chain"] = ChainConfig.from_dict(data["chain"])
+        data["format_version"] = FORMAT_VERSION
         return cls(**data)
 
     def vocabulary(self, link: str) -> Vocabulary:
         tokens = self.vocabularies[link]
         return Vocabulary(tuple(tokens), separator=" " if link == "phone" else "")
+
+
+def has_command_thresholds(config: dict) -> bool:
+    return config.get("command_threshold") is not None or config.get("command_decoder_threshold") is not None
 
 
 def default_vocabularies() -> dict[str, Vocabulary]:
@@ -184,7 +199,7 @@ class ASRModel(nn.Module):
         path = model_dir(path)
         if not (path / CONFIG_FILE).exists():
             raise FileNotFoundError(f"{path}: not a model folder (no {CONFIG_FILE})")
-        config = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        config = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()), source=str(path))
         model = cls(config, encoder)
         model.chain.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
         if (path / CODEBOOK_FILE).exists():

@@ -1,7 +1,9 @@
 """Voice commands: scoring on hand-made posteriors, calibration, and few-shot adaptation of a toy chain."""
 from __future__ import annotations
 
+import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, C
                           most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
                           read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
+from asr.model import ASRModel
 from asr.text import CHARACTERS
 from tests.conftest import espeak_or_skip
 from tests.synthetic import TinyEncoder, synthetic_examples, tiny_model
@@ -270,6 +273,32 @@ def test_few_shot_adaptation_learns_commands_and_round_trips(tmp_path):
     loaded = CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())
     assert loaded.config.threshold == pytest.approx(recognizer.config.threshold)
     assert [r.command for r in loaded.recognize_frames([e.frames for e in test])] == [r.command for r in results]
+
+
+def test_thresholds_fitted_on_per_token_scores_are_flagged_on_load(tmp_path):
+    """Model format 1 predates per-label scores: its command thresholds are per token."""
+    recognizer = CommandRecognizer(tiny_model(("char",)), CommandConfig(["cab", "dc"], threshold=-2.0))
+    recognizer.model.config.command_threshold = -1.8
+    recognizer.save(tmp_path / "cmd")
+    config_file = tmp_path / "cmd" / "config.json"
+    assert json.loads(config_file.read_text())["format_version"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())  # current: no warning
+    config_file.write_text(config_file.read_text().replace('"format_version": 2', '"format_version": 1'))
+    with pytest.warns(UserWarning) as caught:
+        loaded = CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())
+    messages = [str(w.message) for w in caught]
+    assert any("per-token" in m and str(tmp_path / "cmd") in m and "adapt it again" in m for m in messages)
+    assert any("per-token" in m and "refit" in m for m in messages)  # the base model's zero-shot threshold
+    assert loaded.config.threshold == -2.0 and loaded.model.config.format_version == 2
+    loaded.model.config.command_threshold = None  # a format-1 model never fitted: nothing to flag
+    loaded.model.save(tmp_path / "plain")
+    plain = tmp_path / "plain" / "config.json"
+    plain.write_text(plain.read_text().replace('"format_version": 2', '"format_version": 1'))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ASRModel.load(tmp_path / "plain", TinyEncoder())
 
 
 def test_negative_sources_split_an4_and_the_words_left_out(tmp_path):

@@ -66,6 +66,12 @@ MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
 DEFAULT_THRESHOLD = -4.65
 # Silence after a clip in the window Whisper's decoder reads it from (short_window_frames).
 DECODER_PADDING_SECONDS = 2.0
+# A command's log-likelihood ratio is divided by its labels (link_ratios), but by no more than
+# this many: the longest digit's, in each link, and the thresholds are fitted on digits. Divided
+# by all of a long command's labels, a wrong word weighed too little: AN4 "ENTER FIVE ZERO" and
+# "ENTER SEVENTY ONE" scored as "ENTER FIVE" / "ENTER SEVEN" were accepted, 6 of 111 such near
+# misses; capped, 1 (benchmarks/RESULTS.md, "Long commands").
+MAX_DIVIDING_LABELS = 5
 ZERO_SHOT_MAX_ACCEPTED = 0.01  # share of out-of-grammar sentences the zero-shot threshold lets in
 
 
@@ -160,6 +166,9 @@ def link_ratios(log_probs: torch.Tensor, commands: list[CompiledCommand], link: 
     label of the command (its shortest variant's, times the `repeat` each frame is scored with;
     see CommandConfig.frame_repeat).
 
+    A longer command's gap is divided by MAX_DIVIDING_LABELS only: spread over all its labels,
+    a wrong or extra word weighed too little.
+
     Per frame instead, a recording's silence dilutes the gap: a 7-s sentence, mostly pauses,
     scored as "four" came out near 0 and was accepted (benchmarks/RESULTS.md, "Voice commands").
     Per non-blank frame of the best path, as before 2026-11-30, speech beyond the command
@@ -172,7 +181,7 @@ def link_ratios(log_probs: torch.Tensor, commands: list[CompiledCommand], link: 
     scores = ctc_log_likelihoods(scored, variants)
     best = torch.full((len(commands),), -math.inf).scatter_reduce(0, owners, scores, reduce="amax")
     labels = torch.tensor([min(len(t) for t in command.targets[link]) for command in commands])
-    return (best - best_path_log_likelihood(scored)) / (repeat * labels)
+    return (best - best_path_log_likelihood(scored)) / (repeat * labels.clamp(max=MAX_DIVIDING_LABELS))
 
 
 def speech_frames(log_probs: torch.Tensor) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr.commands import (DEFAULT_THRESHOLD, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
+from asr.commands import (DEFAULT_THRESHOLD, MAX_DIVIDING_LABELS, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
                           calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
                           fit_zero_shot_threshold, fit_zero_shot_threshold_by_source, link_ratios,
                           most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
@@ -90,6 +90,17 @@ def test_speech_beyond_the_command_counts_in_full():
     longer = link_ratios(spelled_posteriors("next slide please and the one after"), commands, "char")[2].item()
     assert alone > -0.05
     assert within < -5.0 and longer < 2 * within  # the more speech beyond "next", the lower
+
+
+def test_an_extra_word_weighs_on_a_long_command_about_as_on_a_short_one():
+    """Divided by all of a long command's labels, an extra word weighed too little ("ENTER FIVE
+    ZERO" was accepted as "ENTER FIVE"); the divisor stops at MAX_DIVIDING_LABELS."""
+    commands = compiled(["five", "enter five"])
+    short = link_ratios(spelled_posteriors("five zero"), commands, "char")[0].item()
+    long = link_ratios(spelled_posteriors("enter five zero"), commands, "char")[1].item()
+    assert link_ratios(spelled_posteriors("enter five"), commands, "char")[1].item() > -0.05
+    assert len("enter five") > MAX_DIVIDING_LABELS >= len("five")
+    assert short < -2.0 and long / short == pytest.approx(len("five") / MAX_DIVIDING_LABELS, rel=0.1)
 
 
 def test_confidence_softens_with_temperature():

@@ -449,8 +449,9 @@ class CommandRecognizer:
         config = CommandConfig.from_dict(json.loads((path / COMMANDS_FILE).read_text()))
         version = json.loads((path / CONFIG_FILE).read_text()).get("format_version", FORMAT_VERSION)
         if config.threshold is not None and version < PER_LABEL_COMMAND_SCORES:
-            warnings.warn(f"{path}: its command threshold ({config.threshold}) was calibrated on per-token scores "
-                          f"(model format {version}); it rejects more than calibrated: adapt it again", stacklevel=2)
+            warnings.warn(f"{path}: its command threshold ({config.threshold}) was calibrated on older command "
+                          f"scores (model format {version}), so it rejects more or less than calibrated: adapt it "
+                          f"again", stacklevel=2)
         base = load_file(str(path / BASE_LINKS_FILE)) if (path / BASE_LINKS_FILE).exists() else None
         context = context_clips(load_file(str(path / CONTEXT_FILE))) if (path / CONTEXT_FILE).exists() else None
         return cls(ASRModel.load(path, encoder), config, base_weights=base, context=context)

@@ -33,8 +33,9 @@ def model_dir(name: str | os.PathLike) -> Path:
     if str(name) == DEFAULT_MODEL and not Path(name).exists():
         return Path(__file__).resolve().parent / "models" / DEFAULT_MODEL
     return Path(name)
-# 2 (2026-11-30): voice-command scores became per label of the command (asr/commands.py); the
-# command thresholds of a format-1 model, and of a command model made from one, are per token.
+# 2 (2026-11-30): voice-command scores are per label of the command, at most 5 (asr/commands.py).
+# A format-1 model's command thresholds, and a format-1 command model's, were fitted on older
+# scores: per token, or (that day, for a few hours) per label of the whole command.
 FORMAT_VERSION = 2
 PER_LABEL_COMMAND_SCORES = 2
 
@@ -66,9 +67,9 @@ class ModelConfig:
         if version > FORMAT_VERSION:
             raise ValueError(f"{source}: model format {version} is newer than this toolkit reads")
         if version < PER_LABEL_COMMAND_SCORES and has_command_thresholds(data):
-            warnings.warn(f"{source}: its voice-command thresholds were fitted on per-token scores (model format "
-                          f"{version}); scored per label now, out-of-grammar speech scores lower, so it rejects "
-                          f"more than fitted: refit them (asr/commands.py, fit_zero_shot_threshold)", stacklevel=2)
+            warnings.warn(f"{source}: its voice-command thresholds were fitted on older command scores (model "
+                          f"format {version}), so they reject more or less than fitted: refit them "
+                          f"(asr/commands.py, fit_zero_shot_threshold)", stacklevel=2)
         data["chain"] = ChainConfig.from_dict(data["chain"])
         data["format_version"] = FORMAT_VERSION
         return cls(**data)

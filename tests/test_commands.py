@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from asr.commands import (DEFAULT_THRESHOLD, MAX_DIVIDING_LABELS, NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter,
-                          calibrate, choose_threshold, compile_command, ctc_log_likelihoods, decide,
-                          fit_zero_shot_threshold, fit_zero_shot_threshold_by_source, link_ratios,
-                          most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
-                          read_examples, train_adapters)
+from asr.commands import (DEFAULT_THRESHOLD, MAX_DIVIDING_LABELS, NONE, AdaptConfig, CommandConfig,
+                          CommandRecognizer, LowRankAdapter, calibrate, choose_threshold, compile_command,
+                          ctc_log_likelihoods, decide, fit_zero_shot_threshold, fit_zero_shot_threshold_by_source,
+                          link_ratios, most_permissive_threshold, plausible_to_base, pronunciation_variants,
+                          read_commands, read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.model import ASRModel
 from asr.text import CHARACTERS
@@ -287,7 +287,8 @@ def test_few_shot_adaptation_learns_commands_and_round_trips(tmp_path):
 
 
 def test_thresholds_fitted_on_per_token_scores_are_flagged_on_load(tmp_path):
-    """Model format 1 predates per-label scores: its command thresholds are per token."""
+    """Model format 1 predates today's command scores (per label, at most 5): its thresholds were
+    fitted on other scores."""
     recognizer = CommandRecognizer(tiny_model(("char",)), CommandConfig(["cab", "dc"], threshold=-2.0))
     recognizer.model.config.command_threshold = -1.8
     recognizer.save(tmp_path / "cmd")
@@ -300,8 +301,8 @@ def test_thresholds_fitted_on_per_token_scores_are_flagged_on_load(tmp_path):
     with pytest.warns(UserWarning) as caught:
         loaded = CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())
     messages = [str(w.message) for w in caught]
-    assert any("per-token" in m and str(tmp_path / "cmd") in m and "adapt it again" in m for m in messages)
-    assert any("per-token" in m and "refit" in m for m in messages)  # the base model's zero-shot threshold
+    assert any("older command scores" in m and str(tmp_path / "cmd") in m and "adapt it again" in m for m in messages)
+    assert any("older command scores" in m and "refit" in m for m in messages)  # the base model's zero-shot threshold
     assert loaded.config.threshold == -2.0 and loaded.model.config.format_version == 2
     loaded.model.config.command_threshold = None  # a format-1 model never fitted: nothing to flag
     loaded.model.save(tmp_path / "plain")

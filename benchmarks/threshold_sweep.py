@@ -28,7 +28,8 @@ from features.audio import load_audio  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="a recipes.commands OUT folder")
-    parser.add_argument("--thresholds", default="-6,-8,-10,-12,-14,-15.4,-20")  # per label, decoder x 1; -15.4: the default zero-shot
+    # Per label, decoder x 1; -15.4 is the default model's zero-shot threshold.
+    parser.add_argument("--thresholds", default="-6,-8,-10,-12,-14,-15.4,-20")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

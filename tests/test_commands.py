@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from asr.commands import (DEFAULT_THRESHOLD, MAX_DIVIDING_LABELS, NONE, AdaptConfig, CommandConfig,
-                          CommandRecognizer, LowRankAdapter, calibrate, choose_threshold, compile_command,
+                          CommandRecognizer, ENROLLED_THRESHOLD_SHARE, LowRankAdapter, calibrate, choose_threshold,
+                          compile_command,
                           ctc_log_likelihoods, decide, fit_zero_shot_threshold, fit_zero_shot_threshold_by_source,
                           link_ratios, most_permissive_threshold, plausible_to_base, pronunciation_variants,
                           read_commands, read_examples, train_adapters)
@@ -156,8 +157,18 @@ def test_a_models_own_zero_shot_threshold_is_used_and_floors_enrollment():
     assert recognizer.config.threshold == fitted
     assert np.mean([r.command != NONE for r in recognizer.recognize_frames(negatives)]) <= 0.05
     assert CommandRecognizer(model, CommandConfig(COMMANDS, threshold=-0.5)).config.threshold == -0.5
-    # Enrollment may raise the model's threshold, never lower it below it.
+    # Enrollment may raise the model's threshold, never lower it below it; an adapted model goes
+    # only part of the way up to what its shots give, since it was trained on them.
     assert calibrate(recognizer, negatives[:6], [0, 1, 2, 0, 1, 2])["threshold"] >= fitted
+    model.config.command_threshold = low = fitted - 5.0  # a looser base, so that the shots raise it
+    calibration = calibrate(CommandRecognizer(model, CommandConfig(COMMANDS)), negatives[:6], [0, 1, 2, 0, 1, 2])
+    assert calibration["learned_threshold"] > low
+    assert calibration["threshold"] == pytest.approx(
+        low + ENROLLED_THRESHOLD_SHARE * (calibration["learned_threshold"] - low))
+    # With no fitted zero-shot threshold there is nothing to come back towards.
+    model.config.command_threshold = None
+    unfitted = calibrate(CommandRecognizer(model, CommandConfig(COMMANDS)), negatives[:6], [0, 1, 2, 0, 1, 2])
+    assert unfitted["threshold"] == unfitted["learned_threshold"] > DEFAULT_THRESHOLD
 
 
 def test_a_threshold_fitted_by_source_holds_for_each_source():

@@ -1,0 +1,170 @@
+"""How an adapted command model should draw its "none" line: chosen on FSDD folds whose test
+speakers are george and jackson (the recipe tests lucas + nicolas), with out-of-grammar speech
+that no figure and no fit uses.
+
+    python benchmarks/enrollment_threshold.py --out exp/enrollment_threshold/scores.json
+    python benchmarks/enrollment_threshold.py --analyse exp/enrollment_threshold/scores.json
+
+Folds (enrolled -> tested): lucas + nicolas -> george + jackson; jackson + lucas + nicolas ->
+george; george + lucas + nicolas -> jackson. For each fold, k and seed, k shots per digit are
+drawn as the recipe draws them, the default model is adapted (`adapt_recognizer`), and `--max-test`
+test recordings and the dev negatives are scored as `asr commands` scores them (enrollment
+context, Whisper's decoder), by the adapted chain and by the base chain. Dev negatives: every 5th
+AN4 train utterance from offset 3 that is not a lone digit, and every 5th speechocean762 train
+sentence from offset 3 (`--dev-sentences` of them); the zero-shot fit takes offset 0, the decoder
+weight's benchmark offset 2.
+
+The analysis applies each rule to the saved scores: thresholds a share of the way from the
+zero-shot one (0) to the one the shots give (1, as shipped until session 20; `choose_threshold`),
+each with the base check at several margins. 0.5 is `asr.commands.ENROLLED_THRESHOLD_SHARE`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asr.commands import AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer, zero_shot_threshold
+from asr.encoder import load_encoder
+from asr.model import ASRModel, write_json_atomically
+from asr.text import normalize_text
+from features.audio import load_audio
+from features.manifest import Utterance, read_corpus
+from recipes.commands.__main__ import draw_shots, split
+from recipes.general.__main__ import SHARED
+
+FOLDS = {"george,jackson": "lucas,nicolas", "george": "jackson,lucas,nicolas", "jackson": "george,lucas,nicolas"}
+
+
+def dev_negatives(shared: Path, commands: list[str], sentences: int) -> dict[str, list[Utterance]]:
+    command_texts = {normalize_text(c) for c in commands}
+
+    def every_fifth_from_3(manifest: Path) -> list[Utterance]:
+        kept = [u for u in read_corpus(manifest) if normalize_text(u.text or "") not in command_texts]
+        return sorted(kept, key=lambda u: u.id)[3::5]
+
+    return {"an4_train": every_fifth_from_3(shared / "an4" / "train" / "manifest.jsonl"),
+            "speechocean762_train": every_fifth_from_3(shared / "speechocean762" / "train" / "manifest.jsonl")[:sentences]}
+
+
+def score_rows(recognizer: CommandRecognizer, audios: dict[str, np.ndarray], decoded: dict[str, torch.Tensor],
+               paths: list[str], desc: str) -> list[dict]:
+    """Per recording: the adapted chain's and the base chain's combined scores of every command."""
+    base = recognizer.base_model()
+    rows = []
+    for path in tqdm(paths, desc=desc, unit="rec"):
+        frames = recognizer.encode([audios[path]])
+        (scores, _), = recognizer.score_frames(frames, decoded=[decoded[path]])
+        (base_scores, _), = recognizer.score_frames(frames, base, [decoded[path]])
+        rows.append({"path": path, "scores": scores.tolist(), "base_scores": base_scores.tolist()})
+    return rows
+
+
+def collect(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    corpus = [u for u in read_corpus(Path(args.data) / "manifest.jsonl") if u.text]
+    commands = list(dict.fromkeys(u.text for u in corpus))
+    negatives = dev_negatives(SHARED, commands, args.dev_sentences)
+    encoder = load_encoder(ASRModel.load(args.base).config.encoder)
+    scorer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+    audios: dict[str, np.ndarray] = {}
+    decoded: dict[str, torch.Tensor] = {}  # the decoder's scores do not change with adaptation
+
+    def prepare(utterances: list[Utterance]) -> list[str]:
+        for u in tqdm([u for u in utterances if u.audio not in audios], desc="load + decoder", unit="rec"):
+            audios[u.audio] = load_audio(u.audio)
+            decoded[u.audio] = scorer.decoder_scores([audios[u.audio]])[0]
+        return [u.audio for u in utterances]
+
+    negative_paths = {source: prepare(utts) for source, utts in negatives.items()}
+    saved = {"commands": commands, "zero_shot_threshold": zero_shot_threshold(scorer.model, scorer.config.decoder_weight),
+             "negatives": {source: len(paths) for source, paths in negative_paths.items()}, "runs": []}
+    folds = {}
+    for tested, enrolled in FOLDS.items():
+        enroll, test, _, _ = split(corpus, enrolled.split(","))
+        test = random.Random(0).sample(test, min(args.max_test, len(test)))
+        folds[tested] = (enrolled, enroll, test, prepare(test), [commands.index(u.text) for u in test])
+    for seed in range(args.seeds):  # every fold at seed 0 first
+        for tested, (enrolled, enroll, test, test_paths, truths) in folds.items():
+            for k in (int(x) for x in args.shots.split(",")):
+                shots = draw_shots(enroll, commands, k, seed + k)
+                recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+                summary = adapt_recognizer(recognizer, [load_audio(u.audio) for u in shots],
+                                           [commands.index(u.text) for u in shots],
+                                           AdaptConfig(threads=args.threads, seed=seed))
+                name = f"{tested} k={k} seed={seed}"
+                run = {"tested": tested, "enrolled": enrolled, "k": k, "seed": seed,
+                       "learned_threshold": summary["learned_threshold"], "adapt_seconds": summary["adapt_seconds"],
+                       "test": [{**row, "truth": truth} for row, truth in
+                                zip(score_rows(recognizer, audios, decoded, test_paths, name), truths)],
+                       "negatives": {source: score_rows(recognizer, audios, decoded, paths, f"{name} {source}")
+                                     for source, paths in negative_paths.items()}}
+                saved["runs"].append(run)
+                write_json_atomically(Path(args.out), saved)  # each run kept as it finishes
+                print(f"{name}: learned threshold {summary['learned_threshold']:.2f}", flush=True)
+
+
+def decided(rows: list[dict], threshold: float, base_floor: float) -> np.ndarray:
+    """Accepted command per row (-1: none): best adapted score among commands the base scores at
+    or above `base_floor`, if at or above `threshold` (CommandRecognizer.decisions)."""
+    picks = []
+    for row in rows:
+        scores = np.where(np.array(row["base_scores"]) >= base_floor, np.array(row["scores"]), -np.inf)
+        best = int(np.argmax(scores))
+        picks.append(best if scores[best] >= threshold else -1)
+    return np.array(picks)
+
+
+def analyse(path: Path, shares: list[float], margins: list[float]) -> None:
+    saved = json.loads(path.read_text())
+    zero_shot = saved["zero_shot_threshold"]
+    rules = {share: (lambda run, share=share: zero_shot + share * (run["learned_threshold"] - zero_shot)) for share in shares}
+    sources = list(saved["negatives"])
+    print(f"| share of the way to the learned threshold | base margin | k | accuracy % (folds) | {' | '.join(f'{s} accepted' for s in sources)} |")
+    print("|---|---|---|---|" + "---|" * len(sources))
+    for rule, threshold_of in rules.items():
+        for margin in margins:
+            for k in sorted({run["k"] for run in saved["runs"]}):
+                runs = [run for run in saved["runs"] if run["k"] == k]
+                per_fold, accepted = [], {source: [0, 0] for source in sources}
+                for run in runs:
+                    threshold, floor = threshold_of(run), zero_shot - margin
+                    picks = decided(run["test"], threshold, floor)
+                    per_fold.append(100 * float(np.mean(picks == np.array([r["truth"] for r in run["test"]]))))
+                    for source in sources:
+                        hits = decided(run["negatives"][source], threshold, floor) >= 0
+                        accepted[source][0] += int(hits.sum())
+                        accepted[source][1] += len(hits)
+                folds = " / ".join(f"{a:.1f}" for a in per_fold)
+                print(f"| {rule} | {margin} | {k} | {np.mean(per_fold):.1f} ({folds}) | "
+                      + " | ".join(f"{a} of {n}" for a, n in accepted.values()) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(SHARED / "fsdd"))
+    parser.add_argument("--base", default="default")
+    parser.add_argument("--shots", default="1,5")
+    parser.add_argument("--seeds", type=int, default=1, help="draws of the shots per fold and k")
+    parser.add_argument("--max-test", type=int, default=150, help="test recordings per fold")
+    parser.add_argument("--dev-sentences", type=int, default=150)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="exp/enrollment_threshold/scores.json")
+    parser.add_argument("--analyse", default=None, metavar="SCORES_JSON", help="print the rules' table and stop")
+    parser.add_argument("--shares", default="0,0.25,0.5,0.75,1",
+                        help="thresholds to analyse, as shares of the way from the zero-shot to the learned one")
+    parser.add_argument("--margins", default="1.5,0,-1,-2", help="base-check margins to analyse")
+    args = parser.parse_args()
+    if args.analyse:
+        analyse(Path(args.analyse), [float(s) for s in args.shares.split(",")], [float(m) for m in args.margins.split(",")])
+    else:
+        collect(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -74,11 +74,11 @@ DECODER_PADDING_SECONDS = 2.0
 MAX_DIVIDING_LABELS = 5
 ZERO_SHOT_MAX_ACCEPTED = 0.01  # share of out-of-grammar sentences the zero-shot threshold lets in
 # An adapted model's threshold lies this share of the way from its base's fitted zero-shot
-# threshold up to the one its shots give (choose_threshold). The chain has just been trained on the shots, so they
-# score above anyone new: the full way rejected 1-5 % of the digits of FSDD speakers not enrolled.
-# Chosen on dev folds (benchmarks/enrollment_threshold.py): 0.5 kept 98.6-98.8 % against 97.1-97.2 %
-# with 0 of 1134 AN4 utterances accepted; 0.25 let in 8-11 of them (benchmarks/RESULTS.md,
-# "Half-way to the enrollment threshold").
+# threshold up to the one its shots give (choose_threshold). The chain has just been trained on
+# the shots, so they score above anyone new: the full way rejected up to 5 % of the digits of
+# FSDD speakers not enrolled. Chosen on dev folds (benchmarks/enrollment_threshold.py): 0.5 kept
+# 98.6-98.8 % against 97.1-97.2 % with 0 of 1134 AN4 utterances accepted; 0.25 let in 8-11 of
+# them (benchmarks/RESULTS.md, "Half-way to the enrollment threshold").
 ENROLLED_THRESHOLD_SHARE = 0.5
 
 
@@ -250,6 +250,13 @@ def zero_shot_threshold(model: ASRModel, decoder_weight: float = 0.0) -> float:
         return model.config.command_decoder_threshold
     fitted = model.config.command_threshold
     return DEFAULT_THRESHOLD if fitted is None else fitted
+
+
+def has_fitted_zero_shot_threshold(model: ASRModel, decoder_weight: float = 0.0) -> bool:
+    """Whether `zero_shot_threshold` is the model's own, fitted on out-of-grammar speech, rather
+    than DEFAULT_THRESHOLD, a stand-in on another model's scale."""
+    fitted = model.config.command_decoder_threshold if decoder_weight else model.config.command_threshold
+    return fitted is not None
 
 
 def resolved_decoder_weight(model: ASRModel, weight: float | None) -> float:
@@ -685,10 +692,10 @@ def calibrate(recognizer: CommandRecognizer, frames: list[torch.Tensor], labels:
                          for (scores, _), label in zip(scored, labels)])
     zero_shot = zero_shot_threshold(recognizer.model, recognizer.config.decoder_weight)
     learned = choose_threshold(true, impostor, floor=zero_shot)
-    # Only a zero-shot threshold fitted on out-of-grammar speech is a line to come back towards;
-    # DEFAULT_THRESHOLD is a stand-in on another model's scale.
-    fitted = recognizer.model.config.command_threshold is not None
-    threshold = zero_shot + ENROLLED_THRESHOLD_SHARE * (learned - zero_shot) if fitted else learned
+    if has_fitted_zero_shot_threshold(recognizer.model, recognizer.config.decoder_weight):
+        threshold = zero_shot + ENROLLED_THRESHOLD_SHARE * (learned - zero_shot)
+    else:  # no fitted line to come back towards
+        threshold = learned
     temperature = choose_temperature([s for s, _ in scored], [n for _, n in scored], labels, threshold)
     return {"threshold": threshold, "learned_threshold": learned, "temperature": temperature,
             "true_median": float(np.median(true)), "impostor_median": float(np.median(impostor))}
@@ -725,7 +732,9 @@ def adapt_recognizer(recognizer: CommandRecognizer, audios: list[np.ndarray], la
         clip_labels.extend([label] * len(trimmed))
     frames = encode_utterances(recognizer.model.encoder, clips)
     targets = training_targets(recognizer, frames, clip_labels)
-    keep_base = recognizer.model.config.command_threshold is not None  # a base whose zero-shot scores were checked
+    # A base whose zero-shot scores were checked, at the decoder weight in use: the base check
+    # (CommandRecognizer.decisions) measures against that threshold.
+    keep_base = has_fitted_zero_shot_threshold(recognizer.model, recognizer.config.decoder_weight)
     before = {name: tensor.clone() for name, tensor in recognizer.model.chain.state_dict().items()} if keep_base else {}
     trained = train_adapters(recognizer.model, frames, targets, config)
     if keep_base:

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from asr.commands import (DEFAULT_THRESHOLD, MAX_DIVIDING_LABELS, NONE, AdaptConfig, CommandConfig,
-                          CommandRecognizer, ENROLLED_THRESHOLD_SHARE, LowRankAdapter, calibrate, choose_threshold,
-                          compile_command,
-                          ctc_log_likelihoods, decide, fit_zero_shot_threshold, fit_zero_shot_threshold_by_source,
-                          link_ratios, most_permissive_threshold, plausible_to_base, pronunciation_variants,
-                          read_commands, read_examples, train_adapters)
+from asr.commands import (DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS, NONE, AdaptConfig,
+                          CommandConfig, CommandRecognizer, LowRankAdapter, calibrate, choose_threshold,
+                          compile_command, ctc_log_likelihoods, decide, fit_zero_shot_threshold,
+                          fit_zero_shot_threshold_by_source, has_fitted_zero_shot_threshold, link_ratios,
+                          most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
+                          read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.model import ASRModel
 from asr.text import CHARACTERS
@@ -167,6 +167,9 @@ def test_a_models_own_zero_shot_threshold_is_used_and_floors_enrollment():
         low + ENROLLED_THRESHOLD_SHARE * (calibration["learned_threshold"] - low))
     # With no fitted zero-shot threshold there is nothing to come back towards.
     model.config.command_threshold = None
+    assert not has_fitted_zero_shot_threshold(model)
+    model.config.command_decoder_threshold = -20.0  # fitted with the decoder's scores added only
+    assert has_fitted_zero_shot_threshold(model, decoder_weight=1.0) and not has_fitted_zero_shot_threshold(model)
     unfitted = calibrate(CommandRecognizer(model, CommandConfig(COMMANDS)), negatives[:6], [0, 1, 2, 0, 1, 2])
     assert unfitted["threshold"] == unfitted["learned_threshold"] > DEFAULT_THRESHOLD
 

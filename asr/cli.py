@@ -300,7 +300,8 @@ def adapt_command(args: argparse.Namespace) -> int:
     print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings"
           f" + {summary['synthesized_recordings']} synthesized, "
           f"{summary['trainable_params']:,} parameters trained in {summary['adapt_seconds']} s, "
-          f"threshold {summary['threshold']:.3f}")
+          f"threshold {summary['threshold']:.3f} (zero-shot {summary['zero_shot_threshold']:.3f}; "
+          f"the shots alone would give {summary['learned_threshold']:.3f})")
     return 0
 
 

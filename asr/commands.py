@@ -697,7 +697,8 @@ def calibrate(recognizer: CommandRecognizer, frames: list[torch.Tensor], labels:
     else:  # no fitted line to come back towards
         threshold = learned
     temperature = choose_temperature([s for s, _ in scored], [n for _, n in scored], labels, threshold)
-    return {"threshold": threshold, "learned_threshold": learned, "temperature": temperature,
+    return {"threshold": threshold, "learned_threshold": learned, "zero_shot_threshold": zero_shot,
+            "temperature": temperature,
             "true_median": float(np.median(true)), "impostor_median": float(np.median(impostor))}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 
 import numpy as np
@@ -458,6 +459,9 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
                "--out", tmp_path / "cmd")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "0 recordings + 9 synthesized" in done.stdout
+    threshold, zero_shot, learned = map(float, re.search(
+        r"threshold (\S+) \(zero-shot (\S+); the shots alone would give (\S+)\)", done.stdout).groups())
+    assert zero_shot <= threshold <= learned
     assert (tmp_path / "cmd" / "context_audio.safetensors").exists()  # the voices are its encoder context
     recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, "--format", "json")
     assert recognized.returncode == 1 and "broken.wav" in recognized.stderr

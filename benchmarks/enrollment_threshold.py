@@ -23,13 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.commands import AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer, zero_shot_threshold
+from asr.commands import (ENROLLED_THRESHOLD_SHARE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer,
+                          zero_shot_threshold)
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
 from asr.text import normalize_text
@@ -120,29 +122,49 @@ def decided(rows: list[dict], threshold: float, base_floor: float) -> np.ndarray
     return np.array(picks)
 
 
+def threshold_at(run: dict, share: float, zero_shot: float) -> float:
+    """The run's threshold `share` of the way from the zero-shot one to the one its shots gave."""
+    return zero_shot + share * (run["learned_threshold"] - zero_shot)
+
+
 def analyse(path: Path, shares: list[float], margins: list[float]) -> None:
     saved = json.loads(path.read_text())
-    zero_shot = saved["zero_shot_threshold"]
-    rules = {share: (lambda run, share=share: zero_shot + share * (run["learned_threshold"] - zero_shot)) for share in shares}
+    zero_shot, commands = saved["zero_shot_threshold"], saved["commands"]
     sources = list(saved["negatives"])
-    print(f"| share of the way to the learned threshold | base margin | k | accuracy % (folds) | {' | '.join(f'{s} accepted' for s in sources)} |")
+    shot_counts = sorted({run["k"] for run in saved["runs"]})
+    print(f"| share of the way to the learned threshold | base margin | k | accuracy % (runs) | "
+          f"{' | '.join(f'{s} accepted' for s in sources)} |")
     print("|---|---|---|---|" + "---|" * len(sources))
-    for rule, threshold_of in rules.items():
+    for share in shares:
         for margin in margins:
-            for k in sorted({run["k"] for run in saved["runs"]}):
-                runs = [run for run in saved["runs"] if run["k"] == k]
-                per_fold, accepted = [], {source: [0, 0] for source in sources}
-                for run in runs:
-                    threshold, floor = threshold_of(run), zero_shot - margin
+            for k in shot_counts:
+                per_run, accepted = [], {source: [0, 0] for source in sources}
+                for run in (run for run in saved["runs"] if run["k"] == k):
+                    threshold, floor = threshold_at(run, share, zero_shot), zero_shot - margin
                     picks = decided(run["test"], threshold, floor)
-                    per_fold.append(100 * float(np.mean(picks == np.array([r["truth"] for r in run["test"]]))))
+                    per_run.append(100 * float(np.mean(picks == np.array([r["truth"] for r in run["test"]]))))
                     for source in sources:
                         hits = decided(run["negatives"][source], threshold, floor) >= 0
                         accepted[source][0] += int(hits.sum())
                         accepted[source][1] += len(hits)
-                folds = " / ".join(f"{a:.1f}" for a in per_fold)
-                print(f"| {rule} | {margin} | {k} | {np.mean(per_fold):.1f} ({folds}) | "
+                runs = " / ".join(f"{a:.1f}" for a in per_run)
+                print(f"| {share} | {margin} | {k} | {np.mean(per_run):.1f} ({runs}) | "
                       + " | ".join(f"{a} of {n}" for a, n in accepted.values()) + " |")
+    for k in shot_counts:  # the ceiling: the best command, never "none"
+        top1 = [100 * float(np.mean([int(np.argmax(r["scores"])) == r["truth"] for r in run["test"]]))
+                for run in saved["runs"] if run["k"] == k]
+        print(f"top-1, k = {k}: {np.mean(top1):.1f} % ({' / '.join(f'{a:.1f}' for a in top1)})")
+    share, margin = ENROLLED_THRESHOLD_SHARE, margins[0]
+    print(f"out-of-grammar recordings accepted at share {share}, base margin {margin}, "
+          f"in how many of the {len(saved['runs'])} runs:")
+    counts: Counter = Counter()
+    for run in saved["runs"]:
+        for rows in run["negatives"].values():
+            for row, pick in zip(rows, decided(rows, threshold_at(run, share, zero_shot), zero_shot - margin)):
+                if pick >= 0:
+                    counts[(row["path"], commands[pick])] += 1
+    for (path, command), times in counts.most_common():
+        print(f"  {times:3d}  {path} as {command}")
 
 
 def main() -> None:

@@ -31,27 +31,21 @@ import torch
 from tqdm import tqdm
 
 from asr.commands import (ENROLLED_THRESHOLD_SHARE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer,
-                          zero_shot_threshold)
+                          decide, plausible_to_base, zero_shot_threshold)
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
-from asr.text import normalize_text
 from features.audio import load_audio
 from features.manifest import Utterance, read_corpus
 from recipes.commands.__main__ import draw_shots, split
-from recipes.general.__main__ import SHARED
+from recipes.general.__main__ import SHARED, threshold_negatives
 
 FOLDS = {"george,jackson": "lucas,nicolas", "george": "jackson,lucas,nicolas", "jackson": "george,lucas,nicolas"}
 
 
-def dev_negatives(shared: Path, commands: list[str], sentences: int) -> dict[str, list[Utterance]]:
-    command_texts = {normalize_text(c) for c in commands}
-
-    def every_fifth_from_3(manifest: Path) -> list[Utterance]:
-        kept = [u for u in read_corpus(manifest) if normalize_text(u.text or "") not in command_texts]
-        return sorted(kept, key=lambda u: u.id)[3::5]
-
-    return {"an4_train": every_fifth_from_3(shared / "an4" / "train" / "manifest.jsonl"),
-            "speechocean762_train": every_fifth_from_3(shared / "speechocean762" / "train" / "manifest.jsonl")[:sentences]}
+def dev_negatives(sentences: int) -> dict[str, list[Utterance]]:
+    """The zero-shot fit's out-of-grammar sources from offset 3 instead of 0."""
+    sources = threshold_negatives(SHARED, count=sentences, offset=3)
+    return {"an4_train": sources["an4"], "speechocean762_train": sources["speechocean762"]}
 
 
 def score_rows(recognizer: CommandRecognizer, audios: dict[str, np.ndarray], decoded: dict[str, torch.Tensor],
@@ -71,7 +65,7 @@ def collect(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     corpus = [u for u in read_corpus(Path(args.data) / "manifest.jsonl") if u.text]
     commands = list(dict.fromkeys(u.text for u in corpus))
-    negatives = dev_negatives(SHARED, commands, args.dev_sentences)
+    negatives = dev_negatives(args.dev_sentences)
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
     scorer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
     audios: dict[str, np.ndarray] = {}
@@ -112,14 +106,10 @@ def collect(args: argparse.Namespace) -> None:
 
 
 def decided(rows: list[dict], threshold: float, base_floor: float) -> np.ndarray:
-    """Accepted command per row (-1: none): best adapted score among commands the base scores at
-    or above `base_floor`, if at or above `threshold` (CommandRecognizer.decisions)."""
-    picks = []
-    for row in rows:
-        scores = np.where(np.array(row["base_scores"]) >= base_floor, np.array(row["scores"]), -np.inf)
-        best = int(np.argmax(scores))
-        picks.append(best if scores[best] >= threshold else -1)
-    return np.array(picks)
+    """Accepted command per row (-1: none), as CommandRecognizer.decisions decides it."""
+    return np.array([decide(plausible_to_base(torch.tensor(row["scores"]), torch.tensor(row["base_scores"]),
+                                              base_floor), tokens=1, threshold=threshold, temperature=1.0)[0]
+                     for row in rows])
 
 
 def threshold_at(run: dict, share: float, zero_shot: float) -> float:

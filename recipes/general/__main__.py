@@ -52,16 +52,17 @@ DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT"
 DECODER_WEIGHT = 1.0
 
 
-def threshold_negatives(shared: Path, count: int = 500) -> dict[str, list[Utterance]]:
+def threshold_negatives(shared: Path, count: int = 500, offset: int = 0) -> dict[str, list[Utterance]]:
     """Out-of-grammar speech to fit the zero-shot command thresholds on, by source, none of it a
     lone digit: every 5th speechocean762 train sentence by id, `count` of them, and every 5th AN4
     train utterance. Short words ("GO", "NO", "YES") are what a per-label score finds hardest to
-    tell from a command, and only AN4 has them (benchmarks/RESULTS.md, "Per label of the command")."""
+    tell from a command, and only AN4 has them (benchmarks/RESULTS.md, "Per label of the command").
+    `offset` 1-4: every 5th from there, recordings the fit never sees (dev sets)."""
     digits = {normalize_text(d) for d in DIGITS}
 
     def every_fifth(manifest: Path) -> list[Utterance]:
         kept = [u for u in read_corpus(manifest) if normalize_text(u.text or "") not in digits]
-        return sorted(kept, key=lambda u: u.id)[::5]
+        return sorted(kept, key=lambda u: u.id)[offset::5]
 
     return {"speechocean762": every_fifth(shared / "speechocean762" / "train" / "manifest.jsonl")[:count],
             "an4": every_fifth(shared / "an4" / "train" / "manifest.jsonl")}

@@ -2,12 +2,14 @@
 
 Both sides go through `asr.text.normalize_text` before alignment, so "Enter 52." and
 "ENTER FIFTY TWO" score as a match; a system's own casing and punctuation never count.
+`calibration` says how far a recognizer's confidences can be taken at their word.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import jiwer
+import numpy as np
 
 from asr.text import normalize_text
 
@@ -89,3 +91,23 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         cells = ["" if row.get(column) is None else str(row[column]) for column in columns]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
+
+
+def calibration(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> dict[str, Any]:
+    """How well confidences predict being right: expected calibration error (the mean gap between
+    confidence and accuracy over equal-width confidence bins, weighted by their counts), the
+    Brier score, the mean confidence, the mean confidence of the wrong decisions (what a caller
+    that acts only above some confidence cares about) and the accuracy."""
+    confidence = np.asarray(confidences, dtype=np.float64)
+    right = np.asarray(correct, dtype=np.float64)
+    if confidence.shape != right.shape:
+        raise ValueError(f"{confidence.size} confidences but {right.size} outcomes")
+    if not confidence.size:
+        return {"ece": 0.0, "brier": 0.0, "mean_confidence": 0.0, "wrong_confidence": 0.0, "accuracy": 0.0, "n": 0}
+    which = np.minimum((confidence * bins).astype(int), bins - 1)  # a confidence of 1 goes in the top bin
+    gap = sum(abs(confidence[which == b].mean() - right[which == b].mean()) * (which == b).sum()
+              for b in range(bins) if (which == b).any())
+    return {"ece": float(gap / confidence.size), "brier": float(np.mean((confidence - right) ** 2)),
+            "mean_confidence": float(confidence.mean()),
+            "wrong_confidence": float(confidence[right == 0].mean()) if (right == 0).any() else 0.0,
+            "accuracy": float(right.mean()), "n": int(confidence.size)}

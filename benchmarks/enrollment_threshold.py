@@ -9,10 +9,11 @@ Folds (enrolled -> tested): lucas + nicolas -> george + jackson; jackson + lucas
 george; george + lucas + nicolas -> jackson. For each fold, k and seed, k shots per digit are
 drawn as the recipe draws them, the default model is adapted (`adapt_recognizer`), and `--max-test`
 test recordings and the dev negatives are scored as `asr commands` scores them (enrollment
-context, Whisper's decoder), by the adapted chain and by the base chain. Dev negatives: every 5th
-AN4 train utterance from offset 3 that is not a lone digit, and every 5th speechocean762 train
-sentence from offset 3 (`--dev-sentences` of them); the zero-shot fit takes offset 0, the decoder
-weight's benchmark offset 2.
+context, Whisper's decoder unless `--decoder-weight 0`), by the adapted chain and by the base
+chain, with the tokens at stake of each (benchmarks/confidence.py reads them). `--shots 0` adds
+the zero-shot model. Dev negatives: every 5th AN4 train utterance from offset 3 that is not a
+lone digit, and every 5th speechocean762 train sentence from offset 3 (`--dev-sentences` of
+them); the zero-shot fit takes offset 0, the decoder weight's benchmark offset 2.
 
 The analysis applies each rule to the saved scores: thresholds a share of the way from the
 zero-shot one (0) to the one the shots give (1, as shipped until session 20; `choose_threshold`),
@@ -50,14 +51,16 @@ def dev_negatives(sentences: int) -> dict[str, list[Utterance]]:
 
 def score_rows(recognizer: CommandRecognizer, audios: dict[str, np.ndarray], decoded: dict[str, torch.Tensor],
                paths: list[str], desc: str) -> list[dict]:
-    """Per recording: the adapted chain's and the base chain's combined scores of every command."""
+    """Per recording: the adapted chain's and the base chain's combined scores of every command
+    (zero-shot, with no base chain kept, the chain's own), and the tokens at stake (what the
+    confidence multiplies the scores by)."""
     base = recognizer.base_model()
     rows = []
     for path in tqdm(paths, desc=desc, unit="rec"):
         frames = recognizer.encode([audios[path]])
-        (scores, _), = recognizer.score_frames(frames, decoded=[decoded[path]])
-        (base_scores, _), = recognizer.score_frames(frames, base, [decoded[path]])
-        rows.append({"path": path, "scores": scores.tolist(), "base_scores": base_scores.tolist()})
+        (scores, tokens), = recognizer.score_frames(frames, decoded=[decoded[path]])
+        base_scores = recognizer.score_frames(frames, base, [decoded[path]])[0][0] if base is not None else scores
+        rows.append({"path": path, "scores": scores.tolist(), "base_scores": base_scores.tolist(), "tokens": tokens})
     return rows
 
 
@@ -67,18 +70,20 @@ def collect(args: argparse.Namespace) -> None:
     commands = list(dict.fromkeys(u.text for u in corpus))
     negatives = dev_negatives(args.dev_sentences)
     encoder = load_encoder(ASRModel.load(args.base).config.encoder)
-    scorer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
+    config = CommandConfig(commands, decoder_weight=args.decoder_weight)
+    scorer = CommandRecognizer(ASRModel.load(args.base, encoder), config)
     audios: dict[str, np.ndarray] = {}
-    decoded: dict[str, torch.Tensor] = {}  # the decoder's scores do not change with adaptation
+    decoded: dict[str, torch.Tensor | None] = {}  # the decoder's scores do not change with adaptation
 
     def prepare(utterances: list[Utterance]) -> list[str]:
         for u in tqdm([u for u in utterances if u.audio not in audios], desc="load + decoder", unit="rec"):
             audios[u.audio] = load_audio(u.audio)
-            decoded[u.audio] = scorer.decoder_scores([audios[u.audio]])[0]
+            decoded[u.audio] = (scorer.decoder_scores([audios[u.audio]]) or [None])[0]
         return [u.audio for u in utterances]
 
     negative_paths = {source: prepare(utts) for source, utts in negatives.items()}
-    saved = {"commands": commands, "zero_shot_threshold": zero_shot_threshold(scorer.model, scorer.config.decoder_weight),
+    saved = {"commands": commands, "decoder_weight": scorer.config.decoder_weight,
+             "zero_shot_threshold": zero_shot_threshold(scorer.model, scorer.config.decoder_weight),
              "negatives": {source: len(paths) for source, paths in negative_paths.items()}, "runs": []}
     folds = {}
     for tested, enrolled in FOLDS.items():
@@ -88,14 +93,21 @@ def collect(args: argparse.Namespace) -> None:
     for seed in range(args.seeds):  # every fold at seed 0 first
         for tested, (enrolled, enroll, test, test_paths, truths) in folds.items():
             for k in (int(x) for x in args.shots.split(",")):
-                shots = draw_shots(enroll, commands, k, seed + k)
-                recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(commands))
-                summary = adapt_recognizer(recognizer, [load_audio(u.audio) for u in shots],
-                                           [commands.index(u.text) for u in shots],
-                                           AdaptConfig(threads=args.threads, seed=seed))
+                if k == 0 and seed > 0:
+                    continue  # zero-shot: nothing is drawn
+                recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), config)
+                if k:
+                    shots = draw_shots(enroll, commands, k, seed + k)
+                    summary = adapt_recognizer(recognizer, [load_audio(u.audio) for u in shots],
+                                               [commands.index(u.text) for u in shots],
+                                               AdaptConfig(threads=args.threads, seed=seed))
+                else:
+                    summary = {"learned_threshold": saved["zero_shot_threshold"], "adapt_seconds": 0.0,
+                               "temperature": recognizer.config.temperature}
                 name = f"{tested} k={k} seed={seed}"
                 run = {"tested": tested, "enrolled": enrolled, "k": k, "seed": seed,
                        "learned_threshold": summary["learned_threshold"], "adapt_seconds": summary["adapt_seconds"],
+                       "temperature": summary["temperature"],
                        "test": [{**row, "truth": truth} for row, truth in
                                 zip(score_rows(recognizer, audios, decoded, test_paths, name), truths)],
                        "negatives": {source: score_rows(recognizer, audios, decoded, paths, f"{name} {source}")
@@ -165,6 +177,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="draws of the shots per fold and k")
     parser.add_argument("--max-test", type=int, default=150, help="test recordings per fold")
     parser.add_argument("--dev-sentences", type=int, default=150)
+    parser.add_argument("--decoder-weight", type=float, default=None,
+                        help="Whisper's decoder's weight (0: the chain alone; default: the base model's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="exp/enrollment_threshold/scores.json")
     parser.add_argument("--analyse", default=None, metavar="SCORES_JSON", help="print the rules' table and stop")

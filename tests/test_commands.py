@@ -498,5 +498,9 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
         assert set(by_speaker) <= {"lucas", "nicolas"}
         pooled = sum(by_speaker[s] * per_speaker[s] for s in by_speaker) / sum(per_speaker[s] for s in by_speaker)
         assert pooled == pytest.approx(results["accuracy"][k], abs=1e-3), k
+    for k, run in results["runs"].items():  # every decision's confidence: 8 test + 4 out of grammar
+        right = run["accuracy"] * 8 + (1 - run["false_accept"]) * 4
+        assert run["calibration"]["n"] == 12 and run["calibration"]["accuracy"] == pytest.approx(right / 12, abs=1e-3), k
+        assert 0 <= run["calibration"]["ece"] <= 1 and 0 < run["calibration"]["mean_confidence"] <= 1
     assert len(splits["test"]) == 8 and splits["shots"]["text"] == [] and len(splits["shots"]["1"]) == 10
     assert (out / "model" / "context_audio.safetensors").exists()

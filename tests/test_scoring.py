@@ -7,10 +7,28 @@ from pathlib import Path
 
 import pytest
 
-from asr.scoring import format_table, score
+from asr.scoring import calibration, format_table, score
 
 REPO = Path(__file__).resolve().parent.parent
 AN4_TEST = REPO.parent / "shared" / "data" / "an4" / "test" / "manifest.jsonl"
+
+
+def test_calibration_is_zero_when_confidence_matches_accuracy_and_counts_the_gap_otherwise() -> None:
+    # In the 0.7-0.8 bin 7 of 10 are right at confidence 0.75: a gap of 0.05 there.
+    # In the top bin all four say 1.0 and half are right: a gap of 0.5 there.
+    confidences = [0.75] * 10 + [1.0] * 4
+    correct = [True] * 7 + [False] * 3 + [True, True, False, False]
+    result = calibration(confidences, correct)
+    assert result["n"] == 14
+    assert result["ece"] == pytest.approx((10 * 0.05 + 4 * 0.5) / 14)
+    assert result["accuracy"] == pytest.approx(9 / 14)
+    assert result["mean_confidence"] == pytest.approx((7.5 + 4) / 14)
+    assert result["wrong_confidence"] == pytest.approx((3 * 0.75 + 2 * 1.0) / 5)
+    assert result["brier"] == pytest.approx((7 * 0.0625 + 3 * 0.5625 + 2 * 0 + 2 * 1) / 14)
+    perfect = calibration([0.5] * 4 + [1.0] * 2, [True, False, True, False, True, True])
+    assert perfect["ece"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="3 confidences but 2 outcomes"):
+        calibration([0.1, 0.2, 0.3], [True, False])
 
 
 def test_exact_word_and_character_rates() -> None:

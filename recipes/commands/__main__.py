@@ -36,9 +36,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
+from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, Recognition, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
+from asr.scoring import calibration
 from asr.text import normalize_text
 from features.audio import AudioError, load_audio
 from features.manifest import Utterance, read_corpus
@@ -98,11 +99,9 @@ def negative_corpora(specs: list[str], data: Path) -> dict[str, list[Utterance]]
     return corpora
 
 
-def false_accepts(recognizer: CommandRecognizer, negatives: dict[str, list[torch.Tensor]],
-                  decoded: dict[str, list[torch.Tensor] | None]) -> dict[str, float]:
+def false_accepts(negative_results: dict[str, list[Recognition]]) -> dict[str, float]:
     """Share of each source's recordings accepted as some command, and of all of them pooled."""
-    accepted = {source: [r.command != NONE for r in recognizer.recognize_frames(frames, decoded=decoded[source])]
-                for source, frames in negatives.items()}
+    accepted = {source: [r.command != NONE for r in results] for source, results in negative_results.items()}
     rates = {source: float(np.mean(values)) for source, values in accepted.items() if values}
     pooled = [value for values in accepted.values() for value in values]
     rates["all"] = float(np.mean(pooled)) if pooled else 0.0
@@ -125,8 +124,12 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
     when the recognizer adds Whisper's decoder's scores."""
     decoded = decoded or {}
     results = recognizer.recognize_frames(frames, decoded=decoded.get("test"))
-    rates = false_accepts(recognizer, negatives, {source: decoded.get(source) for source in negatives})
+    negative_results = {source: recognizer.recognize_frames(source_frames, decoded=decoded.get(source))
+                        for source, source_frames in negatives.items()}
+    rates = false_accepts(negative_results)
     correct = [r.command == t for r, t in zip(results, truths)]
+    rejected_right = [r.command == NONE for source_results in negative_results.values() for r in source_results]
+    confidences = [r.confidence for r in results] + [r.confidence for rs in negative_results.values() for r in rs]
     return {
         "accuracy": float(np.mean(correct)),
         "accuracy_by_speaker": accuracy_by_speaker(correct, speakers or [None] * len(correct)),
@@ -137,6 +140,9 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
         "threshold": round(recognizer.config.threshold, 4),
         "temperature": recognizer.config.temperature,
         "decoder_weight": recognizer.config.decoder_weight,
+        # of every decision, test and out-of-grammar ("none" is right there)
+        "calibration": {name: round(value, 4) if isinstance(value, float) else value
+                        for name, value in calibration(confidences, correct + rejected_right).items()},
     }
 
 

@@ -7,10 +7,14 @@ speechocean762 train sentences out of grammar, whose right answer is "none").
 
 Each recording is decided as `asr commands` decides it (the shipped threshold share and base
 margin); only the confidence differs between the rules compared:
-  shipped     softmax of the scores and of the threshold ("none"), times the tokens at stake,
-              over the temperature the model chose on its enrollment clips (1 at zero-shot);
-  tokens / T  the same with one temperature T for every model;
-  scale s     softmax of the scores and the threshold times s, without the tokens.
+  shipped     softmax of the scores and of the threshold ("none") over
+              asr.commands.CONFIDENCE_TEMPERATURE for the scores in use;
+  scale s     the same times s, for every model;
+  until session 21
+              softmax of the scores and the threshold times the tokens at stake, over the
+              temperature the model chose on its enrollment clips (1 at zero-shot); only for
+              scores saved before session 21, which carry those temperatures;
+  tokens / T  the same with one temperature T for every model.
 A rule with a free number is fitted (least Brier score) on the other folds' runs and scored on
 the fold left out, so no figure is scored on the recordings its number was fitted on.
 """
@@ -20,6 +24,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -27,7 +32,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from enrollment_threshold import threshold_at  # noqa: E402
 
-from asr.commands import ENROLLED_THRESHOLD_SHARE, CommandConfig, plausible_to_base  # noqa: E402
+from asr.commands import (CONFIDENCE_TEMPERATURE, ENROLLED_THRESHOLD_SHARE, CommandConfig,  # noqa: E402
+                          plausible_to_base)
 from asr.scoring import calibration  # noqa: E402
 
 TEMPERATURES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -64,10 +70,19 @@ def confidences(rows: list[tuple[np.ndarray, int, int]], multiplier) -> tuple[np
     return np.array(confidence), np.array(correct)
 
 
-def rules(run: dict) -> dict[str, dict]:
-    return {"shipped": {"shipped": lambda n, t=run.get("temperature", 1.0): n / t},
-            **{f"tokens / {t}": {"T": lambda n, t=t: n / t} for t in TEMPERATURES},
-            **{f"scale {s}": {"s": lambda n, s=s: s} for s in SCALES}}
+FITTED = {"tokens / T": [f"tokens / {t}" for t in TEMPERATURES], "scale s": [f"scale {s}" for s in SCALES]}
+BEFORE = "until session 21"
+
+
+def multiplier(name: str, run: dict, decoder_weight: float) -> Callable[[int], float]:
+    """What rule `name` multiplies the logits by, given a recording's tokens at stake."""
+    if name == "shipped":
+        temperature = CONFIDENCE_TEMPERATURE["decoder" if decoder_weight else "chain"]
+        return lambda tokens: 1 / temperature
+    if name == BEFORE:
+        return lambda tokens: tokens / run["temperature"]
+    kind, _, value = name.partition(" / ") if name.startswith("tokens") else name.partition(" ")
+    return (lambda tokens: tokens / float(value)) if kind == "tokens" else (lambda tokens: float(value))
 
 
 def main() -> None:
@@ -76,47 +91,45 @@ def main() -> None:
     args = parser.parse_args()
     saved = json.loads(Path(args.scores).read_text())
     zero_shot = saved["zero_shot_threshold"]
+    weight = saved.get("decoder_weight", 1.0)  # saved before the weight was recorded: the default model's, 1
     runs = [run for run in saved["runs"] if "tokens" in run["test"][0]]
     rows = {id(run): decision_rows(run, zero_shot) for run in runs}
+    fixed = ["shipped"] + ([BEFORE] if all("temperature" in run for run in runs) else [])
 
-    def pooled(selected: list[dict], name: str) -> dict:
-        parts = [confidences(rows[id(run)], next(iter(rules(run)[name].values()))) for run in selected]
-        return calibration(np.concatenate([c for c, _ in parts]), np.concatenate([r for _, r in parts]))
+    def outcomes(selected: list[dict], name: str) -> tuple[np.ndarray, np.ndarray]:
+        parts = [confidences(rows[id(run)], multiplier(name, run, weight)) for run in selected]
+        return np.concatenate([c for c, _ in parts]), np.concatenate([r for _, r in parts])
 
-    names = list(rules(runs[0]))
+    def row(label: str, k: int, result: dict) -> str:
+        return (f"| {label} | {k} | {result['ece']:.4f} | {result['brier']:.4f} | {result['mean_confidence']:.4f} | "
+                f"{result['wrong_confidence']:.3f} | {result['accuracy']:.4f} | {result['n']} |")
+
+    print(f"decoder weight {weight}")
     print("| rule | k | ECE | Brier | mean confidence | mean confidence when wrong | accuracy | decisions |")
     print("|---|---|---|---|---|---|---|---|")
     for k in sorted({run["k"] for run in runs}):
         selected = [run for run in runs if run["k"] == k]
+        for name in fixed:
+            print(row(name, k, calibration(*outcomes(selected, name))))
         folds = sorted({run["tested"] for run in selected})
-        for family in ("shipped", "T", "s"):
-            family_names = [n for n in names if family in rules(runs[0])[n]]
-            if family != "shipped" and len(folds) < 2:
+        for family, names in FITTED.items():
+            if len(folds) < 2:
                 continue  # nothing to fit on
-            if family == "shipped":
-                result = pooled(selected, "shipped")
-                label = "shipped"
-            else:  # fitted on the other folds, scored on each fold left out
-                parts, chosen = [], []
-                for fold in folds:
-                    train = [run for run in selected if run["tested"] != fold]
-                    test = [run for run in selected if run["tested"] == fold]
-                    best = min(family_names, key=lambda n: pooled(train, n)["brier"])
-                    chosen.append(best)
-                    parts += [confidences(rows[id(run)], next(iter(rules(run)[best].values()))) for run in test]
-                result = calibration(np.concatenate([c for c, _ in parts]), np.concatenate([r for _, r in parts]))
-                label = f"{family_names[0].split()[0]} fitted per fold ({', '.join(chosen)})"
-            print(f"| {label} | {k} | {result['ece']:.4f} | {result['brier']:.4f} | "
-                  f"{result['mean_confidence']:.4f} | {result['wrong_confidence']:.3f} | {result['accuracy']:.4f} | "
-                  f"{result['n']} |")
-    print("\nEach rule on all folds as it stands (nothing fitted):")
-    print("| rule | k | ECE | Brier | mean confidence | mean confidence when wrong |")
-    print("|---|---|---|---|---|---|")
-    for name in names:
+            confidence, correct, chosen = [], [], []
+            for fold in folds:  # fitted on the other folds, scored on the one left out
+                train = [run for run in selected if run["tested"] != fold]
+                best = min(names, key=lambda name: calibration(*outcomes(train, name))["brier"])
+                held = outcomes([run for run in selected if run["tested"] == fold], best)
+                confidence.append(held[0]), correct.append(held[1]), chosen.append(best)
+            result = calibration(np.concatenate(confidence), np.concatenate(correct))
+            print(row(f"{family}, fitted per fold ({', '.join(chosen)})", k, result))
+    print("\nEach rule on all folds, nothing fitted:")
+    print("| rule | k | ECE | Brier | mean confidence | mean confidence when wrong | accuracy | decisions |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in fixed + [name for names in FITTED.values() for name in names]:
         for k in sorted({run["k"] for run in runs}):
-            result = pooled([run for run in runs if run["k"] == k], name)
-            print(f"| {name} | {k} | {result['ece']:.4f} | {result['brier']:.4f} | {result['mean_confidence']:.4f} | "
-                  f"{result['wrong_confidence']:.3f} |")
+            print(row(name, k, calibration(*outcomes([run for run in runs if run["k"] == k], name))))
+
 
 if __name__ == "__main__":
     main()

@@ -47,7 +47,7 @@ def main() -> None:
     truth = np.array([DIGITS.index(u.text) for u in commands])
 
     recognizer = CommandRecognizer(ASRModel.load(args.base), CommandConfig(DIGITS, decoder_weight=0.0))
-    chain = np.stack([scores.numpy() for scores, _ in recognizer.score_frames(recognizer.encode(audios))])
+    chain = np.stack([scores.numpy() for scores in recognizer.score_frames(recognizer.encode(audios))])
     scorer = WhisperTextScorer(recognizer.model.encoder.model_dir)
 
     def report(name: str, scores: np.ndarray) -> None:

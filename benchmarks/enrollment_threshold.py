@@ -10,7 +10,7 @@ george; george + lucas + nicolas -> jackson. For each fold, k and seed, k shots 
 drawn as the recipe draws them, the default model is adapted (`adapt_recognizer`), and `--max-test`
 test recordings and the dev negatives are scored as `asr commands` scores them (enrollment
 context, Whisper's decoder unless `--decoder-weight 0`), by the adapted chain and by the base
-chain, with the tokens at stake of each (benchmarks/confidence.py reads them). `--shots 0` adds
+chain, with the tokens at stake of each (benchmarks/confidence.py compares rules on them). `--shots 0` adds
 the zero-shot model. Dev negatives: every 5th AN4 train utterance from offset 3 that is not a
 lone digit, and every 5th speechocean762 train sentence from offset 3 (`--dev-sentences` of
 them); the zero-shot fit takes offset 0, the decoder weight's benchmark offset 2.
@@ -52,16 +52,23 @@ def dev_negatives(sentences: int) -> dict[str, list[Utterance]]:
 def score_rows(recognizer: CommandRecognizer, audios: dict[str, np.ndarray], decoded: dict[str, torch.Tensor],
                paths: list[str], desc: str) -> list[dict]:
     """Per recording: the adapted chain's and the base chain's combined scores of every command
-    (zero-shot, with no base chain kept, the chain's own), and the tokens at stake (what the
-    confidence multiplies the scores by)."""
+    (zero-shot, with no base chain kept, the chain's own), and the tokens at stake."""
     base = recognizer.base_model()
     rows = []
     for path in tqdm(paths, desc=desc, unit="rec"):
         frames = recognizer.encode([audios[path]])
-        (scores, tokens), = recognizer.score_frames(frames, decoded=[decoded[path]])
-        base_scores = recognizer.score_frames(frames, base, [decoded[path]])[0][0] if base is not None else scores
-        rows.append({"path": path, "scores": scores.tolist(), "base_scores": base_scores.tolist(), "tokens": tokens})
+        scores, = recognizer.score_frames(frames, decoded=[decoded[path]])
+        base_scores = recognizer.score_frames(frames, base, [decoded[path]])[0] if base is not None else scores
+        rows.append({"path": path, "scores": scores.tolist(), "base_scores": base_scores.tolist(),
+                     "tokens": tokens_at_stake(recognizer, frames[0])})
     return rows
+
+
+def tokens_at_stake(recognizer: CommandRecognizer, frames: torch.Tensor) -> int:
+    """The best path's non-blank frames, each scored `frame_repeat` times: what the confidence
+    multiplied the scores by until session 21 (benchmarks/confidence.py compares that rule)."""
+    log_probs = recognizer.model.posteriors([frames], link=recognizer.links[0])[0]
+    return recognizer.config.frame_repeat * max(int((log_probs.argmax(-1) != 0).sum()), 1)
 
 
 def collect(args: argparse.Namespace) -> None:
@@ -102,12 +109,10 @@ def collect(args: argparse.Namespace) -> None:
                                                [commands.index(u.text) for u in shots],
                                                AdaptConfig(threads=args.threads, seed=seed))
                 else:
-                    summary = {"learned_threshold": saved["zero_shot_threshold"], "adapt_seconds": 0.0,
-                               "temperature": recognizer.config.temperature}
+                    summary = {"learned_threshold": saved["zero_shot_threshold"], "adapt_seconds": 0.0}
                 name = f"{tested} k={k} seed={seed}"
                 run = {"tested": tested, "enrolled": enrolled, "k": k, "seed": seed,
                        "learned_threshold": summary["learned_threshold"], "adapt_seconds": summary["adapt_seconds"],
-                       "temperature": summary["temperature"],
                        "test": [{**row, "truth": truth} for row, truth in
                                 zip(score_rows(recognizer, audios, decoded, test_paths, name), truths)],
                        "negatives": {source: score_rows(recognizer, audios, decoded, paths, f"{name} {source}")
@@ -120,7 +125,7 @@ def collect(args: argparse.Namespace) -> None:
 def decided(rows: list[dict], threshold: float, base_floor: float) -> np.ndarray:
     """Accepted command per row (-1: none), as CommandRecognizer.decisions decides it."""
     return np.array([decide(plausible_to_base(torch.tensor(row["scores"]), torch.tensor(row["base_scores"]),
-                                              base_floor), tokens=1, threshold=threshold, temperature=1.0)[0]
+                                              base_floor), threshold=threshold, temperature=1.0)[0]
                      for row in rows])
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from asr.commands import (DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS, NONE, AdaptConfig,
+from asr.commands import (CONFIDENCE_TEMPERATURE, DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS, NONE, AdaptConfig,
                           CommandConfig, CommandRecognizer, LowRankAdapter, calibrate, choose_threshold,
                           compile_command, ctc_log_likelihoods, decide, fit_zero_shot_threshold,
                           fit_zero_shot_threshold_by_source, has_fitted_zero_shot_threshold, link_ratios,
@@ -61,11 +61,15 @@ def test_out_of_grammar_speech_is_none():
     commands = compiled(COMMANDS)
     posteriors = spelled_posteriors("open the door")
     scores = link_ratios(posteriors, commands, "char")
-    index, confidence = decide(scores, posteriors.shape[0], threshold=-1.0, temperature=1.0)
+    chain_temperature = CONFIDENCE_TEMPERATURE["chain"]
+    index, confidence = decide(scores, threshold=-1.0, temperature=chain_temperature)
     assert index == -1 and confidence > 0.9
     spoken = spelled_posteriors("next")
-    index, confidence = decide(link_ratios(spoken, commands, "char"), spoken.shape[0], -1.0, 1.0)
-    assert index == 2 and confidence > 0.9
+    scores = link_ratios(spoken, commands, "char")
+    index, confidence = decide(scores, -1.0, chain_temperature)
+    assert index == 2 and confidence > 0.5  # above every other command and "none" together
+    logits = torch.cat([scores, torch.tensor([-1.0])]) / chain_temperature
+    assert confidence == pytest.approx(float(logits.softmax(-1)[2]))
 
 
 def test_silence_around_a_sentence_does_not_dilute_its_rejection():
@@ -107,9 +111,22 @@ def test_an_extra_word_weighs_on_a_long_command_about_as_on_a_short_one():
 
 def test_confidence_softens_with_temperature():
     scores = torch.tensor([-0.1, -0.3])
-    _, sharp = decide(scores, 20, threshold=-1.0, temperature=1.0)
-    _, soft = decide(scores, 20, threshold=-1.0, temperature=16.0)
+    _, sharp = decide(scores, threshold=-1.0, temperature=0.05)
+    _, soft = decide(scores, threshold=-1.0, temperature=1.0)
     assert 1 / 3 < soft < sharp <= 1.0
+
+
+def test_the_confidence_temperature_follows_the_scores_in_use_and_an_old_one_is_dropped():
+    model = tiny_model(("char",))
+    model.config.command_decoder_weight, model.config.command_decoder_threshold = 0.5, -6.0
+    fused = CommandRecognizer(model, CommandConfig(COMMANDS))
+    alone = CommandRecognizer(model, CommandConfig(COMMANDS, decoder_weight=0.0))
+    assert fused.config.confidence_temperature == CONFIDENCE_TEMPERATURE["decoder"]
+    assert alone.config.confidence_temperature == CONFIDENCE_TEMPERATURE["chain"]
+    assert CommandRecognizer(model, CommandConfig(COMMANDS, confidence_temperature=3.0)).config.confidence_temperature == 3.0
+    # commands.json written before session 21: a temperature for token-scaled scores, not this one
+    old = CommandConfig.from_dict({"commands": COMMANDS, "threshold": -2.0, "temperature": 16})
+    assert old.confidence_temperature is None and old.threshold == -2.0
 
 
 def test_pronunciation_variants_combine_words():
@@ -205,8 +222,7 @@ def test_decoder_scores_add_to_the_chain_and_need_their_own_threshold():
     with pytest.raises(TypeError, match="Whisper encoder"):  # the tiny model's encoder has no decoder
         fused.decoder_scores([np.zeros(16000, dtype=np.float32)])
     alone = CommandRecognizer(model, CommandConfig(COMMANDS, decoder_weight=0.0)).score_frames(frames)
-    for (chain, n), (both, m) in zip(alone, fused.score_frames(frames, decoded=decoded)):
-        assert n == m
+    for chain, both in zip(alone, fused.score_frames(frames, decoded=decoded)):
         torch.testing.assert_close(both, chain + 0.5 * decoded[0])
 
 
@@ -215,8 +231,8 @@ def test_a_command_the_base_chain_finds_implausible_is_no_candidate():
     base = torch.tensor([-4.0, -1.2, -2.0])  # the base chain: the first is far from what it heard
     candidates = plausible_to_base(adapted, base, base_floor=-3.3)
     assert torch.isinf(candidates[0]) and candidates[1:].tolist() == adapted[1:].tolist()
-    assert decide(candidates, 5, threshold=-1.8, temperature=1.0)[0] == 1  # the next best still competes
-    index, confidence = decide(plausible_to_base(adapted, torch.full((3,), -5.0), -3.3), 5, -1.8, 1.0)
+    assert decide(candidates, threshold=-1.8, temperature=1.0)[0] == 1  # the next best still competes
+    index, confidence = decide(plausible_to_base(adapted, torch.full((3,), -5.0), -3.3), -1.8, 1.0)
     assert index == -1 and 0.0 < confidence <= 1.0  # nothing plausible to the base: "none"
 
 

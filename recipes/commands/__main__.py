@@ -138,7 +138,7 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
         "false_accept": rates["all"],
         "false_accept_by_source": {source: rate for source, rate in rates.items() if source != "all"},
         "threshold": round(recognizer.config.threshold, 4),
-        "temperature": recognizer.config.temperature,
+        "confidence_temperature": recognizer.config.confidence_temperature,
         "decoder_weight": recognizer.config.decoder_weight,
         # of every decision, test and out-of-grammar ("none" is right there)
         "calibration": {name: round(value, 4) if isinstance(value, float) else value

@@ -518,5 +518,6 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
         right = run["accuracy"] * 8 + (1 - run["false_accept"]) * 4
         assert run["calibration"]["n"] == 12 and run["calibration"]["accuracy"] == pytest.approx(right / 12, abs=1e-3), k
         assert 0 <= run["calibration"]["ece"] <= 1 and 0 < run["calibration"]["mean_confidence"] <= 1
+    assert results["calibration"] == results["runs"]["1"]["calibration"]
     assert len(splits["test"]) == 8 and splits["shots"]["text"] == [] and len(splits["shots"]["1"]) == 10
     assert (out / "model" / "context_audio.safetensors").exists()

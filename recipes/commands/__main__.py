@@ -341,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                                 for k, run in runs.items()}
     results["false_accept"] = runs[largest]["false_accept"]
     results["false_accept_by_source"] = runs[largest]["false_accept_by_source"]
+    results["calibration"] = runs[largest]["calibration"]
     results["threshold"] = runs[largest]["threshold"]
     results["decoder_weight"] = runs[largest]["decoder_weight"]
     results["adapt_seconds"] = runs[largest].get("adapt_seconds", 0.0)

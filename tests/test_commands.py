@@ -521,3 +521,27 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
     assert results["calibration"] == results["runs"]["1"]["calibration"]
     assert len(splits["test"]) == 8 and splits["shots"]["text"] == [] and len(splits["shots"]["1"]) == 10
     assert (out / "model" / "context_audio.safetensors").exists()
+
+
+def test_the_synthesized_demo_runs_end_to_end_and_reports_what_it_promises(tmp_path, capsys):
+    """The voice-command demo README offers on a fresh machine: espeak-ng speech, the shipped
+    default model zero-shot and adapted (few steps here), a printed table and results.json."""
+    import json
+
+    from recipes.commands.demo import COMMANDS, ENROLL_VOICES, NEGATIVES, TEST_VOICES, run_demo
+
+    espeak_or_skip()
+    assert run_demo("default", str(tmp_path / "demo"), steps=10) == 0
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())
+    k = str(len(ENROLL_VOICES))
+    assert results["n_test"] == len(COMMANDS) * len(TEST_VOICES)
+    assert results["n_negatives"] == len(NEGATIVES) * len(TEST_VOICES)
+    assert list(results["accuracy"]) == ["0", k] and all(a >= 0.8 for a in results["accuracy"].values())
+    for run in results["runs"].values():
+        calibration = run["calibration"]
+        assert calibration["n"] == results["n_test"] + results["n_negatives"]
+        right = run["accuracy"] * results["n_test"] + (1 - run["false_accept"]) * results["n_negatives"]
+        assert calibration["accuracy"] == pytest.approx(right / calibration["n"])
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "false accepts" in printed and "confidence ECE" in printed
+    assert (tmp_path / "demo" / "model" / "commands.json").exists()

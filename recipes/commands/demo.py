@@ -23,6 +23,7 @@ import soundfile as sf
 
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt, read_examples
 from asr.model import ASRModel, model_dir, write_json_atomically
+from asr.scoring import calibration
 from features.audio import SAMPLE_RATE
 from features.synth import COMMAND_VOICES, Voice, available, synthesize
 
@@ -70,11 +71,13 @@ def score(recognizer: CommandRecognizer, test: list[tuple[str, str]], negatives:
               for r, (p, t) in zip(on_test, test) if r.command != t]
     accepted = [f"{Path(p).name}: {r.command} ({r.confidence:.2f})"
                 for r, (p, _) in zip(on_negatives, negatives) if r.command != NONE]
+    right = [r.command == t for r, (_, t) in zip(on_test, test)] + [r.command == NONE for r in on_negatives]
     return {"accuracy": float(np.mean([r.command == t for r, (_, t) in zip(on_test, test)])),
             "top1_accuracy": float(np.mean([r.best == t for r, (_, t) in zip(on_test, test)])),
             "false_accept": float(np.mean([r.command != NONE for r in on_negatives])),
             "per_command": per_command, "errors": errors, "false_accepted": accepted,
-            "threshold": round(recognizer.config.threshold, 4)}
+            "threshold": round(recognizer.config.threshold, 4),
+            "calibration": calibration([r.confidence for r in results], right)}
 
 
 def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int = 2) -> int:
@@ -128,6 +131,8 @@ def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int =
         print(f"{command:<14} {zero['per_command'][command]:>9.0%} {adapted['per_command'][command]:>8.0%}")
     print(f"{'accuracy':<14} {zero['accuracy']:>9.1%} {adapted['accuracy']:>8.1%}")
     print(f"{'false accepts':<14} {zero['false_accept']:>9.1%} {adapted['false_accept']:>8.1%}")
+    print(f"{'confidence ECE':<14} {zero['calibration']['ece']:>9.3f} {adapted['calibration']['ece']:>8.3f}"
+          f"   (calibration error over all {len(test) + len(negatives)} answers)")
     print(f"adaptation: {summary['trainable_params']:,} parameters, {summary['adapt_seconds']:.1f} s; "
           f"threshold {adapted['threshold']}; whole demo {results['total_seconds']:.0f} s")
     for line in adapted["errors"][:10]:

@@ -56,11 +56,12 @@ def decision_rows(run: dict, zero_shot: float) -> list[tuple[np.ndarray, int, in
     return rows
 
 
-def confidences(rows: list[tuple[np.ndarray, int, int]], multiplier) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence of each decision and whether it was right; `multiplier(tokens)` scales the logits."""
+def confidences(rows: list[tuple[np.ndarray, int, int]], scale: Callable[[int], float]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence of each decision and whether it was right; `scale(tokens)` multiplies the logits."""
     confidence, correct = [], []
     for logits, tokens, right in rows:
-        scaled = np.nan_to_num(logits * multiplier(tokens), neginf=-1e30)
+        scaled = np.nan_to_num(logits * scale(tokens), neginf=-1e30)
         probs = np.exp(scaled - scaled.max())
         probs /= probs.sum()
         best = int(np.argmax(logits[:-1]))

@@ -10,10 +10,11 @@ george; george + lucas + nicolas -> jackson. For each fold, k and seed, k shots 
 drawn as the recipe draws them, the default model is adapted (`adapt_recognizer`), and `--max-test`
 test recordings and the dev negatives are scored as `asr commands` scores them (enrollment
 context, Whisper's decoder unless `--decoder-weight 0`), by the adapted chain and by the base
-chain, with the tokens at stake of each (benchmarks/confidence.py compares rules on them). `--shots 0` adds
-the zero-shot model. Dev negatives: every 5th AN4 train utterance from offset 3 that is not a
-lone digit, and every 5th speechocean762 train sentence from offset 3 (`--dev-sentences` of
-them); the zero-shot fit takes offset 0, the decoder weight's benchmark offset 2.
+chain, with the tokens at stake of each (benchmarks/confidence.py compares confidence rules on
+them). `--shots 0` adds the zero-shot model. Dev negatives: every 5th AN4 train utterance from
+offset 3 that is not a lone digit, and every 5th speechocean762 train sentence from offset 3
+(`--dev-sentences` of them); the zero-shot fit takes offset 0, the decoder weight's benchmark
+offset 2.
 
 The analysis applies each rule to the saved scores: thresholds a share of the way from the
 zero-shot one (0) to the one the shots give (1, as shipped until session 20; `choose_threshold`),

@@ -141,7 +141,7 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
         "confidence_temperature": recognizer.config.confidence_temperature,
         "decoder_weight": recognizer.config.decoder_weight,
         # of every decision, test and out-of-grammar ("none" is right there)
-        "calibration": {name: round(value, 4) if isinstance(value, float) else value
+        "calibration": {name: round(value, 4)
                         for name, value in calibration(confidences, correct + rejected_right).items()},
     }
 

@@ -77,7 +77,8 @@ def score(recognizer: CommandRecognizer, test: list[tuple[str, str]], negatives:
             "false_accept": float(np.mean([r.command != NONE for r in on_negatives])),
             "per_command": per_command, "errors": errors, "false_accepted": accepted,
             "threshold": round(recognizer.config.threshold, 4),
-            "calibration": calibration([r.confidence for r in results], right)}
+            "calibration": {name: round(value, 4) for name, value in
+                            calibration([r.confidence for r in results], right).items()}}
 
 
 def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int = 2) -> int:

@@ -519,6 +519,14 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
         assert run["calibration"]["n"] == 12 and run["calibration"]["accuracy"] == pytest.approx(right / 12, abs=1e-3), k
         assert 0 <= run["calibration"]["ece"] <= 1 and 0 < run["calibration"]["mean_confidence"] <= 1
     assert results["calibration"] == results["runs"]["1"]["calibration"]
+    decisions = json.loads((out / "decisions.json").read_text())  # every recording's answer, per k
+    assert list(decisions) == ["0", "text", "1"]
+    for k, rows in decisions.items():
+        assert [r["source"] for r in rows] == ["test"] * 8 + ["an4"] * 4
+        tests = rows[:8]
+        assert np.mean([r["command"] == r["truth"] for r in tests]) == pytest.approx(results["accuracy"][k], abs=1e-3)
+        assert all(r["truth"] == "none" and r["audio"].endswith(".flac") for r in rows[8:])  # AN4
+        assert all(0 < r["confidence"] <= 1 and r["best"] in results["commands"] for r in rows)
     assert len(splits["test"]) == 8 and splits["shots"]["text"] == [] and len(splits["shots"]["1"]) == 10
     assert (out / "model" / "context_audio.safetensors").exists()
 

@@ -19,8 +19,9 @@ source of out-of-grammar speech, at the threshold each model learned from its ow
 Accuracy is also given per test speaker (`accuracy_by_speaker`); to hold out one speaker, enroll
 all the others: `--enroll-speakers george,jackson,lucas` tests nicolas alone.
 Writes OUT/results.json, OUT/splits.json (the exact test and negative recordings, which
-benchmarks/commands_peers.py scores with pocketsphinx) and, for the largest k, the command model
-OUT/model.
+benchmarks/commands_peers.py scores with pocketsphinx), OUT/decisions.json (per k, every
+recording's answer, best command, score and confidence: where the errors are) and, for the
+largest k, the command model OUT/model.
 """
 from __future__ import annotations
 
@@ -119,17 +120,21 @@ def accuracy_by_speaker(correct: list[bool], speakers: list[str | None]) -> dict
 
 def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: list[str],
              negatives: dict[str, list[torch.Tensor]], speakers: list[str | None] | None = None,
-             decoded: dict[str, list[torch.Tensor] | None] | None = None) -> dict:
-    """`decoded`: `decoder_scores` of the test recordings ("test") and of each negative source,
-    when the recognizer adds Whisper's decoder's scores."""
-    decoded = decoded or {}
-    results = recognizer.recognize_frames(frames, decoded=decoded.get("test"))
-    negative_results = {source: recognizer.recognize_frames(source_frames, decoded=decoded.get(source))
-                        for source, source_frames in negatives.items()}
+             decoded: dict[str, list[torch.Tensor] | None] | None = None,
+             paths: dict[str, list[str]] | None = None) -> tuple[dict, list[dict]]:
+    """The run's figures, and one row per recording (its answer, best command, score and
+    confidence). `decoded`: `decoder_scores` of the test recordings ("test") and of each negative
+    source, when the recognizer adds Whisper's decoder's scores; `paths`: their audio, the same way."""
+    decoded, paths = decoded or {}, paths or {}
+    results = recognizer.recognize_frames(frames, paths.get("test"), decoded=decoded.get("test"))
+    negative_results = {source: recognizer.recognize_frames(frames_of, paths.get(source), decoded=decoded.get(source))
+                        for source, frames_of in negatives.items()}
     rates = false_accepts(negative_results)
     correct = [r.command == t for r, t in zip(results, truths)]
-    rejected_right = [r.command == NONE for source_results in negative_results.values() for r in source_results]
-    confidences = [r.confidence for r in results] + [r.confidence for rs in negative_results.values() for r in rs]
+    rows = [decision_row("test", truth, r) for r, truth in zip(results, truths)]
+    rows += [decision_row(source, NONE, r) for source, rs in negative_results.items() for r in rs]
+    # every decision, test and out-of-grammar ("none" is right there)
+    calibrated = calibration([row["confidence"] for row in rows], [row["command"] == row["truth"] for row in rows])
     return {
         "accuracy": float(np.mean(correct)),
         "accuracy_by_speaker": accuracy_by_speaker(correct, speakers or [None] * len(correct)),
@@ -140,10 +145,13 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
         "threshold": round(recognizer.config.threshold, 4),
         "confidence_temperature": recognizer.config.confidence_temperature,
         "decoder_weight": recognizer.config.decoder_weight,
-        # of every decision, test and out-of-grammar ("none" is right there)
-        "calibration": {name: round(value, 4)
-                        for name, value in calibration(confidences, correct + rejected_right).items()},
-    }
+        "calibration": {name: round(value, 4) for name, value in calibrated.items()},
+    }, rows
+
+
+def decision_row(source: str, truth: str, recognition: Recognition) -> dict:
+    return {"source": source, "audio": recognition.path, "truth": truth, "command": recognition.command,
+            "best": recognition.best, "score": recognition.score, "confidence": recognition.confidence}
 
 
 def load_readable(utterances: list[Utterance]) -> tuple[list[Utterance], list[np.ndarray]]:
@@ -309,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     if "other_words" not in negative_frames:
         results["other_words"] = ("none: every word of the corpus is a command; pick fewer with --commands "
                                   "to score the rest as out-of-grammar")
-    runs = {"0": evaluate(base, test_frames, truths, negative_frames, speakers, decoded)}
+    paths = {"test": [u.audio for u in test_kept], **{s: [u.audio for u in utts] for s, utts in negative_kept.items()}}
+    runs, decisions = {}, {}
+    runs["0"], decisions["0"] = evaluate(base, test_frames, truths, negative_frames, speakers, decoded, paths)
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds,
                          synthesized_voices=args.synthesized_voices, trim_copies=args.trim_copies)
@@ -327,10 +337,13 @@ def main(argv: list[str] | None = None) -> int:
             test_frames = encode_as_recognized(recognizer, test_audio, f"encode test, k={k}")
             negative_frames = {source: encode_as_recognized(recognizer, audios, f"encode {source}, k={k}")
                                for source, audios in negative_audio.items()}
-        runs[str(k)] = {**evaluate(recognizer, test_frames, truths, negative_frames, speakers, decoded), **summary}
+        runs[str(k)], decisions[str(k)] = evaluate(recognizer, test_frames, truths, negative_frames, speakers,
+                                                   decoded, paths)
+        runs[str(k)].update(summary)
         print(f"k={k} {runs[str(k)]}", flush=True)
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)
+    write_json_atomically(out / "decisions.json", decisions)
 
     largest = max(runs, key=lambda k: int(k) if k.isdigit() else 0.5)  # "text" lies between 0 and 1 shot
     results["runs"] = runs

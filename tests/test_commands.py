@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from asr.commands import (CONFIDENCE_TEMPERATURE, DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS, NONE, AdaptConfig,
-                          CommandConfig, CommandRecognizer, LowRankAdapter, calibrate, choose_threshold,
+from asr.commands import (CONFIDENCE_TEMPERATURE, DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS,
+                          NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter, calibrate,
+                          choose_threshold,
                           compile_command, ctc_log_likelihoods, decide, fit_zero_shot_threshold,
                           fit_zero_shot_threshold_by_source, has_fitted_zero_shot_threshold, link_ratios,
                           most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
@@ -123,7 +124,8 @@ def test_the_confidence_temperature_follows_the_scores_in_use_and_an_old_one_is_
     alone = CommandRecognizer(model, CommandConfig(COMMANDS, decoder_weight=0.0))
     assert fused.config.confidence_temperature == CONFIDENCE_TEMPERATURE["decoder"]
     assert alone.config.confidence_temperature == CONFIDENCE_TEMPERATURE["chain"]
-    assert CommandRecognizer(model, CommandConfig(COMMANDS, confidence_temperature=3.0)).config.confidence_temperature == 3.0
+    given = CommandRecognizer(model, CommandConfig(COMMANDS, confidence_temperature=3.0))
+    assert given.config.confidence_temperature == 3.0
     # commands.json written before session 21: a temperature for token-scaled scores, not this one
     old = CommandConfig.from_dict({"commands": COMMANDS, "threshold": -2.0, "temperature": 16})
     assert old.confidence_temperature is None and old.threshold == -2.0

@@ -518,7 +518,8 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
         assert pooled == pytest.approx(results["accuracy"][k], abs=1e-3), k
     for k, run in results["runs"].items():  # every decision's confidence: 8 test + 4 out of grammar
         right = run["accuracy"] * 8 + (1 - run["false_accept"]) * 4
-        assert run["calibration"]["n"] == 12 and run["calibration"]["accuracy"] == pytest.approx(right / 12, abs=1e-3), k
+        assert run["calibration"]["n"] == 12, k
+        assert run["calibration"]["accuracy"] == pytest.approx(right / 12, abs=1e-3), k
         assert 0 <= run["calibration"]["ece"] <= 1 and 0 < run["calibration"]["mean_confidence"] <= 1
     assert results["calibration"] == results["runs"]["1"]["calibration"]
     decisions = json.loads((out / "decisions.json").read_text())  # every recording's answer, per k

@@ -33,42 +33,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from enrollment_threshold import threshold_at  # noqa: E402
 
 from asr.commands import (CONFIDENCE_TEMPERATURE, ENROLLED_THRESHOLD_SHARE, CommandConfig,  # noqa: E402
-                          plausible_to_base)
+                          decide, plausible_to_base)
 from asr.scoring import calibration  # noqa: E402
 
 TEMPERATURES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 SCALES = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10]
 
 
-def decision_rows(run: dict, zero_shot: float) -> list[tuple[np.ndarray, int, int]]:
-    """(logits before scaling: commands then "none", tokens, index of the right answer) per
-    recording; after adaptation the commands the base check rules out are -inf, as in
-    CommandRecognizer.decisions."""
+def decision_rows(run: dict, zero_shot: float) -> list[tuple[torch.Tensor, float, int, int]]:
+    """(scores, threshold, tokens at stake, index of the right answer: a command, or -1 for
+    "none") per recording; after adaptation the commands the base check rules out are -inf, as
+    in CommandRecognizer.decisions."""
     threshold = threshold_at(run, ENROLLED_THRESHOLD_SHARE, zero_shot)
     floor = zero_shot - CommandConfig.base_margin if run["k"] else -np.inf  # zero-shot: no base to check against
-    rows = []
     labelled = [(row, row["truth"]) for row in run["test"]]
     labelled += [(row, -1) for rows in run["negatives"].values() for row in rows]
-    for row, truth in labelled:
-        scores = plausible_to_base(torch.tensor(row["scores"]), torch.tensor(row["base_scores"]), floor).numpy()
-        logits = np.append(scores, threshold)
-        rows.append((logits, row["tokens"], truth if truth >= 0 else len(scores)))
-    return rows
+    return [(plausible_to_base(torch.tensor(row["scores"]), torch.tensor(row["base_scores"]), floor), threshold,
+             row["tokens"], truth) for row, truth in labelled]
 
 
-def confidences(rows: list[tuple[np.ndarray, int, int]], scale: Callable[[int], float]
+def confidences(rows: list[tuple[torch.Tensor, float, int, int]], scale: Callable[[int], float]
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence of each decision and whether it was right; `scale(tokens)` multiplies the logits."""
-    confidence, correct = [], []
-    for logits, tokens, right in rows:
-        scaled = np.nan_to_num(logits * scale(tokens), neginf=-1e30)
-        probs = np.exp(scaled - scaled.max())
-        probs /= probs.sum()
-        best = int(np.argmax(logits[:-1]))
-        pick = best if logits[best] >= logits[-1] else len(logits) - 1
-        confidence.append(probs[pick])
-        correct.append(pick == right)
-    return np.array(confidence), np.array(correct)
+    """Confidence of each decision (`decide`, the scores multiplied by `scale(tokens)`) and
+    whether it was right."""
+    decided = [(decide(scores, threshold, 1 / scale(tokens)), truth) for scores, threshold, tokens, truth in rows]
+    return (np.array([confidence for (_, confidence), _ in decided]),
+            np.array([pick == truth for (pick, _), truth in decided]))
 
 
 FITTED = {"tokens / T": [f"tokens / {t}" for t in TEMPERATURES], "scale s": [f"scale {s}" for s in SCALES]}

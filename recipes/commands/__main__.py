@@ -40,10 +40,10 @@ from tqdm import tqdm
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, Recognition, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
-from asr.scoring import calibration
 from asr.text import normalize_text
 from features.audio import AudioError, load_audio
 from features.manifest import Utterance, read_corpus
+from recipes.commands.decisions import decision_rows, rows_calibration
 from training.cache import encode_corpus
 from training.supervised import default_cache_dir
 
@@ -131,10 +131,7 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
                         for source, frames_of in negatives.items()}
     rates = false_accepts(negative_results)
     correct = [r.command == t for r, t in zip(results, truths)]
-    rows = [decision_row("test", truth, r) for r, truth in zip(results, truths)]
-    rows += [decision_row(source, NONE, r) for source, rs in negative_results.items() for r in rs]
-    # every decision, test and out-of-grammar ("none" is right there)
-    calibrated = calibration([row["confidence"] for row in rows], [row["command"] == row["truth"] for row in rows])
+    rows = decision_rows(results, truths, negative_results)
     return {
         "accuracy": float(np.mean(correct)),
         "accuracy_by_speaker": accuracy_by_speaker(correct, speakers or [None] * len(correct)),
@@ -145,13 +142,8 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
         "threshold": round(recognizer.config.threshold, 4),
         "confidence_temperature": recognizer.config.confidence_temperature,
         "decoder_weight": recognizer.config.decoder_weight,
-        "calibration": {name: round(value, 4) for name, value in calibrated.items()},
+        "calibration": rows_calibration(rows),  # every decision, test and out-of-grammar
     }, rows
-
-
-def decision_row(source: str, truth: str, recognition: Recognition) -> dict:
-    return {"source": source, "audio": recognition.path, "truth": truth, "command": recognition.command,
-            "best": recognition.best, "score": recognition.score, "confidence": recognition.confidence}
 
 
 def load_readable(utterances: list[Utterance]) -> tuple[list[Utterance], list[np.ndarray]]:

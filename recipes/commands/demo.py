@@ -23,9 +23,9 @@ import soundfile as sf
 
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt, read_examples
 from asr.model import ASRModel, model_dir, write_json_atomically
-from asr.scoring import calibration
 from features.audio import SAMPLE_RATE
 from features.synth import COMMAND_VOICES, Voice, available, synthesize
+from recipes.commands.decisions import decision_rows, rows_calibration
 
 COMMANDS = ["lights on", "lights off", "next slide", "go back", "volume up", "volume down",
             "play music", "stop"]
@@ -71,14 +71,12 @@ def score(recognizer: CommandRecognizer, test: list[tuple[str, str]], negatives:
               for r, (p, t) in zip(on_test, test) if r.command != t]
     accepted = [f"{Path(p).name}: {r.command} ({r.confidence:.2f})"
                 for r, (p, _) in zip(on_negatives, negatives) if r.command != NONE]
-    right = [r.command == t for r, (_, t) in zip(on_test, test)] + [r.command == NONE for r in on_negatives]
     return {"accuracy": float(np.mean([r.command == t for r, (_, t) in zip(on_test, test)])),
             "top1_accuracy": float(np.mean([r.best == t for r, (_, t) in zip(on_test, test)])),
             "false_accept": float(np.mean([r.command != NONE for r in on_negatives])),
             "per_command": per_command, "errors": errors, "false_accepted": accepted,
             "threshold": round(recognizer.config.threshold, 4),
-            "calibration": {name: round(value, 4) for name, value in
-                            calibration([r.confidence for r in results], right).items()}}
+            "calibration": rows_calibration(decision_rows(on_test, [t for _, t in test], {"negatives": on_negatives}))}
 
 
 def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int = 2) -> int:

@@ -266,6 +266,11 @@ def has_fitted_zero_shot_threshold(model: ASRModel, decoder_weight: float = 0.0)
     return fitted is not None
 
 
+def default_confidence_temperature(decoder_weight: float) -> float:
+    """CONFIDENCE_TEMPERATURE for the scores in use: with Whisper's decoder's or the chain's alone."""
+    return CONFIDENCE_TEMPERATURE["decoder" if decoder_weight else "chain"]
+
+
 def resolved_decoder_weight(model: ASRModel, weight: float | None) -> float:
     """`CommandConfig.decoder_weight` made a number: None means the model's fitted weight, or 0."""
     if weight is not None:
@@ -334,7 +339,7 @@ class CommandRecognizer:
         weight = resolved_decoder_weight(model, config.decoder_weight)
         self.config = replace(config, decoder_weight=weight, threshold=zero_shot_threshold(model, weight)
                               if config.threshold is None else config.threshold,
-                              confidence_temperature=CONFIDENCE_TEMPERATURE["decoder" if weight else "chain"]
+                              confidence_temperature=default_confidence_temperature(weight)
                               if config.confidence_temperature is None else config.confidence_temperature)
         self._text_scorer: WhisperTextScorer | None = None
         vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies

@@ -8,7 +8,7 @@ speechocean762 train sentences out of grammar, whose right answer is "none").
 Each recording is decided as `asr commands` decides it (the shipped threshold share and base
 margin); only the confidence differs between the rules compared:
   shipped     softmax of the scores and of the threshold ("none") over
-              asr.commands.CONFIDENCE_TEMPERATURE for the scores in use;
+              asr.commands.default_confidence_temperature for the scores in use;
   scale s     the same times s, for every model;
   until session 21
               softmax of the scores and the threshold times the tokens at stake, over the
@@ -32,15 +32,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from enrollment_threshold import threshold_at  # noqa: E402
 
-from asr.commands import (CONFIDENCE_TEMPERATURE, ENROLLED_THRESHOLD_SHARE, CommandConfig,  # noqa: E402
-                          decide, plausible_to_base)
+from asr.commands import (ENROLLED_THRESHOLD_SHARE, CommandConfig, decide,  # noqa: E402
+                          default_confidence_temperature, plausible_to_base)
 from asr.scoring import calibration  # noqa: E402
 
 TEMPERATURES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 SCALES = [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10]
 
 
-def decision_rows(run: dict, zero_shot: float) -> list[tuple[torch.Tensor, float, int, int]]:
+def scored_decisions(run: dict, zero_shot: float) -> list[tuple[torch.Tensor, float, int, int]]:
     """(scores, threshold, tokens at stake, index of the right answer: a command, or -1 for
     "none") per recording; after adaptation the commands the base check rules out are -inf, as
     in CommandRecognizer.decisions."""
@@ -68,7 +68,7 @@ BEFORE = "until session 21"
 def multiplier(name: str, run: dict, decoder_weight: float) -> Callable[[int], float]:
     """What rule `name` multiplies the logits by, given a recording's tokens at stake."""
     if name == "shipped":
-        temperature = CONFIDENCE_TEMPERATURE["decoder" if decoder_weight else "chain"]
+        temperature = default_confidence_temperature(decoder_weight)
         return lambda tokens: 1 / temperature
     if name == BEFORE:
         return lambda tokens: tokens / run["temperature"]
@@ -84,7 +84,7 @@ def main() -> None:
     zero_shot = saved["zero_shot_threshold"]
     weight = saved.get("decoder_weight", 1.0)  # saved before the weight was recorded: the default model's, 1
     runs = [run for run in saved["runs"] if "tokens" in run["test"][0]]
-    rows = {id(run): decision_rows(run, zero_shot) for run in runs}
+    rows = {id(run): scored_decisions(run, zero_shot) for run in runs}
     fixed = ["shipped"] + ([BEFORE] if all("temperature" in run for run in runs) else [])
 
     def outcomes(selected: list[dict], name: str) -> tuple[np.ndarray, np.ndarray]:

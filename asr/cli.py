@@ -88,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    return args.run(args)
+    try:
+        return args.run(args)
+    except (OSError, ValueError) as error:  # a bad model folder, manifest, commands file...: one line, no traceback
+        print(f"asr {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
@@ -239,8 +243,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from features.manifest import read_corpus
     from training.trainer import save_results
     torch.set_num_threads(args.threads)
+    utterances = read_corpus(args.data)  # a bad corpus path fails before the model and LM load
     transcriber = Transcriber.from_dir(args.model, args.decoder, progress=True)
-    report = evaluate(transcriber, read_corpus(args.data))
+    report = evaluate(transcriber, utterances)
     for error in report["errors"]:
         print(f"error: {error}", file=sys.stderr)
     print(f"WER {100 * report['wer']:.2f}%  CER {100 * report['cer']:.2f}%  n={report['n']}  "

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
 DEFAULT_ENCODER = "whisper-tiny.en"
 
@@ -88,10 +89,15 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    return exit_code_of(lambda: args.run(args), f"asr {args.command}")
+
+
+def exit_code_of(run: Callable[[], int], prog: str) -> int:
+    """`run()`'s exit code; a bad model folder, manifest or commands file is one line naming it, and 2."""
     try:
-        return args.run(args)
-    except (OSError, ValueError) as error:  # a bad model folder, manifest, commands file...: one line, no traceback
-        print(f"asr {args.command}: error: {error}", file=sys.stderr)
+        return run()
+    except (OSError, ValueError) as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from asr.cli import add_training_options, supervised_config
+from asr.cli import add_training_options, exit_code_of, supervised_config
 from features.manifest import Utterance, labeled_subset, read_corpus
 from recipes.common import add_ssl_options, finish_recipe, self_supervised_stage, unlabeled_audio
 from training.supervised import train_supervised
@@ -68,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code_of(main, "python -m recipes.an4"))

@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import random
+import sys
 import zlib
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from asr.cli import exit_code_of
 from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, Recognition, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
@@ -366,4 +368,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(exit_code_of(main, "python -m recipes.commands"))

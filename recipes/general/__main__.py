@@ -30,6 +30,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from asr.cli import exit_code_of
 from asr.commands import CommandConfig, CommandRecognizer, fit_zero_shot_threshold_by_source
 from features.audio import load_audio
 from asr.lm import LM_FILE, WORDS_FILE
@@ -246,4 +247,4 @@ def recorded_runs(out: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code_of(main, "python -m recipes.general"))

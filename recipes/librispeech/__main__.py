@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from asr.cli import add_training_options, supervised_config
+from asr.cli import add_training_options, exit_code_of, supervised_config
 from asr.lm import write_decoding_lm
 from features.librispeech import (
     BASE_URL,
@@ -263,4 +263,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_code_of(main, "python -m recipes.librispeech"))

@@ -308,12 +308,14 @@ def adapt_command(args: argparse.Namespace) -> int:
         return 2
     examples = read_examples(args.examples, commands) if args.examples else []
     summary = adapt(args.model, commands, examples, args.out, config, args.decoder_weight)
+    for error in summary["skipped"]:
+        print(f"error: {error}", file=sys.stderr)
     print(f"command model: {args.out}  {len(commands)} commands, {summary['recordings']} recordings"
           f" + {summary['synthesized_recordings']} synthesized, "
           f"{summary['trainable_params']:,} parameters trained in {summary['adapt_seconds']} s, "
           f"threshold {summary['threshold']:.3f} (zero-shot {summary['zero_shot_threshold']:.3f}; "
           f"the shots alone would give {summary['learned_threshold']:.3f})")
-    return 0
+    return 1 if summary["skipped"] else 0
 
 
 def commands_command(args: argparse.Namespace) -> int:

@@ -60,6 +60,9 @@ BASE_LINKS_FILE = "base_links.safetensors"
 CONTEXT_FILE = "context_audio.safetensors"  # enrollment recordings each recording is encoded with
 NONE = "none"
 MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
+# A longer file is refused, not scored: a command is a few seconds, Whisper's decoder reads one
+# 30-s window, and a 10-min file took 8.5 GB and 107 s to answer "none".
+MAX_COMMAND_SECONDS = 30.0
 # Zero-shot "none" threshold on the per-label log-likelihood ratio, for models whose config has
 # no `command_threshold` of their own (fit_zero_shot_threshold); enrollment may only raise it.
 # It is what the rule gave the shipped default model (benchmarks/RESULTS.md, "Voice commands").
@@ -430,20 +433,22 @@ class CommandRecognizer:
         seconds = self.config.self_context_seconds
         return [encode_with_context(self.model.encoder, [audio], self_copies(audio, seconds))[0] for audio in audios]
 
-    def recognize_files(self, paths: list[str]) -> list[Recognition]:
+    def recognize_files(self, paths: list[str], group_size: int = 64) -> list[Recognition]:
         """One Recognition per path, in order; an unreadable file gets its error, the rest go on.
-        Each file is encoded on its own (`encode`)."""
-        audios, kept, results = [], [], [Recognition(str(p), NONE) for p in paths]
-        for index, path in enumerate(paths):
-            try:
-                audios.append(load_audio(path))
-                kept.append(index)
-            except AudioError as error:
-                results[index].error = str(error)
-        frames = self.encode(audios)
-        recognized = self.recognize_frames(frames, [str(paths[i]) for i in kept], self.decoder_scores(audios))
-        for index, recognition in zip(kept, recognized):
-            results[index] = recognition
+        Each file is encoded on its own (`encode`); `group_size` files are held in memory at a time."""
+        results = [Recognition(str(p), NONE) for p in paths]
+        for first in range(0, len(paths), group_size):
+            audios, kept = [], []
+            for index in range(first, min(first + group_size, len(paths))):
+                try:
+                    audios.append(load_audio(paths[index], max_seconds=MAX_COMMAND_SECONDS))
+                    kept.append(index)
+                except AudioError as error:
+                    results[index].error = str(error)
+            frames = self.encode(audios)
+            recognized = self.recognize_frames(frames, [str(paths[i]) for i in kept], self.decoder_scores(audios))
+            for index, recognition in zip(kept, recognized):
+                results[index] = recognition
         return results
 
     def save(self, path: str | os.PathLike) -> None:
@@ -794,7 +799,16 @@ def adapt(base_model_dir: str | os.PathLike, commands: list[str], examples: list
     recognizer = CommandRecognizer(ASRModel.load(base_model_dir),
                                    CommandConfig(list(commands), decoder_weight=decoder_weight))
     index = {command: i for i, command in enumerate(commands)}
-    audios = [load_audio(path) for path, _ in examples]
-    summary = adapt_recognizer(recognizer, audios, [index[command] for _, command in examples], config)
+    audios, labels, skipped = [], [], []
+    for path, command in examples:  # an unusable recording is reported and left out; the rest go on
+        try:
+            audios.append(load_audio(path, max_seconds=MAX_COMMAND_SECONDS))
+            labels.append(index[command])
+        except AudioError as error:
+            skipped.append(str(error))
+    left_without = [c for c in {command for _, command in examples} if index[c] not in labels]
+    if left_without:
+        raise ValueError(f"no usable examples for: {', '.join(sorted(left_without))}; {'; '.join(skipped)}")
+    summary = adapt_recognizer(recognizer, audios, labels, config)
     recognizer.save(out)
-    return summary
+    return {**summary, "skipped": skipped}

@@ -5,9 +5,11 @@ import json
 import math
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from asr.commands import (CONFIDENCE_TEMPERATURE, DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS,
@@ -425,13 +427,15 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
 
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not audio")
+    too_long = tmp_path / "too_long.wav"  # over MAX_COMMAND_SECONDS: refused from its header
+    sf.write(too_long, np.random.default_rng(0).normal(0, 0.1, 31 * 16_000).astype(np.float32), 16_000)
     recognizer.save(tmp_path / "cmd")
     assert (tmp_path / "cmd" / "base_links.safetensors").exists()
     loaded = CommandRecognizer.load(tmp_path / "cmd", encoder)
     loaded.config.base_margin = 1.5
     assert all(torch.equal(a, b) for a, b in zip(loaded.base_model().posteriors(test_frames), base_posteriors))
     loaded.config.base_margin = None
-    results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio])
+    results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio], group_size=2)
     assert results[1].error and results[1].command == NONE
     # The model keeps 10 s of its enrollment recordings (16-bit) and encodes each file with them.
     assert summary["context_recordings"] == len(loaded.context) == len(recognizer.context) > 3
@@ -470,6 +474,8 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     (tmp_path / "commands.txt").write_text("\n".join(words) + "\n")
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not audio")
+    too_long = tmp_path / "too_long.wav"  # over MAX_COMMAND_SECONDS: refused from its header
+    sf.write(too_long, np.random.default_rng(0).normal(0, 0.1, 31 * 16_000).astype(np.float32), 16_000)
 
     nothing = asr("adapt", "default", "--commands", tmp_path / "commands.txt", "--out", tmp_path / "cmd")
     assert nothing.returncode == 2 and "--synthesize" in nothing.stderr and not (tmp_path / "cmd").exists()
@@ -481,11 +487,26 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
         r"threshold (\S+) \(zero-shot (\S+); the shots alone would give (\S+)\)", done.stdout).groups())
     assert zero_shot <= threshold <= learned
     assert (tmp_path / "cmd" / "context_audio.safetensors").exists()  # the voices are its encoder context
-    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, "--format", "json")
+    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, too_long, "--format", "json")
     assert recognized.returncode == 1 and "broken.wav" in recognized.stderr
+    assert "too_long.wav: 31 s long, over the 30 s limit" in recognized.stderr
     results = json.loads(recognized.stdout)
-    assert len(results) == len(test) + 1 and results[-1]["error"] and results[-1]["command"] == NONE
+    assert len(results) == len(test) + 2 and all(r["error"] and r["command"] == NONE for r in results[-2:])
     assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75
+
+    # Enrollment recordings that cannot be used are reported and left out; the rest adapt the model.
+    for word in words:
+        (tmp_path / "ex" / word).mkdir(parents=True)
+        shot = next(u for u in corpus if u.text == word.upper() and u.speaker == "jackson")
+        (tmp_path / "ex" / word / "shot.wav").write_bytes(Path(shot.audio).read_bytes())
+    (tmp_path / "ex" / "zero" / "broken.wav").write_bytes(broken.read_bytes())
+    (tmp_path / "ex" / "one" / "too_long.wav").write_bytes(too_long.read_bytes())
+    shots = asr("adapt", "default", "--commands", tmp_path / "commands.txt", "--examples", tmp_path / "ex",
+                "--steps", 30, "--out", tmp_path / "cmd_shots")
+    assert shots.returncode == 1, shots.stderr[-2000:]
+    errors = [line for line in shots.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2 and "broken.wav" in errors[0] + errors[1] and "too_long.wav" in errors[0] + errors[1]
+    assert "3 recordings" in shots.stdout and (tmp_path / "cmd_shots" / "commands.json").exists()
 
 
 def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):

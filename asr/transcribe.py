@@ -239,15 +239,39 @@ def render(transcript: Transcript, fmt: str) -> str:
     return format_srt(words) if fmt == "srt" else format_vtt(words)
 
 
+def output_stems(paths: list[str]) -> list[str]:
+    """A distinct output name (no suffix) per input file: its stem, with as many of its folders in
+    front, joined by "__", as tell it apart from another input of the same stem (spk1/yes.wav and
+    spk2/yes.wav -> spk1__yes, spk2__yes; yes.wav and yes.flac keep their suffixes)."""
+    files = [Path(os.path.abspath(p)) for p in paths]  # not resolve(): a link is named as given
+
+    def clashing(names: list[str]) -> set[int]:
+        by_name: dict[str, set[Path]] = {}
+        for name, file in zip(names, files):
+            by_name.setdefault(name, set()).add(file)
+        return {i for i, name in enumerate(names) if len(by_name[name]) > 1}
+
+    parts = [[*f.parent.parts[1:], f.stem] for f in files]
+    for i in clashing(["__".join(p) for p in parts]):  # the same path but for the suffix
+        parts[i][-1] = files[i].name
+    depth = [1] * len(files)
+    names = [p[-1] for p in parts]
+    while deeper := [i for i in clashing(names) if depth[i] < len(parts[i])]:
+        for i in deeper:
+            depth[i] += 1
+        names = ["__".join(p[-d:]) for p, d in zip(parts, depth)]
+    return [f"{name}-{i}" if i in clashing(names) else name for i, name in enumerate(names)]  # "a__b/c", "a/b__c"
+
+
 def write_outputs(transcripts: list[Transcript], out_dir: str | os.PathLike, fmt: str) -> list[Path]:
-    """OUT_DIR/<input name>.<fmt> for each transcribed file, each written atomically."""
+    """OUT_DIR/<output_stems name>.<fmt> for each transcribed file, each written atomically."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for transcript in transcripts:
+    for transcript, stem in zip(transcripts, output_stems([t.path for t in transcripts])):
         if transcript.error:
             continue
-        target = out_dir / f"{Path(transcript.path).stem}.{fmt}"
+        target = out_dir / f"{stem}.{fmt}"
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(render(transcript, fmt) + "\n", encoding="utf-8")
         os.replace(tmp, target)

@@ -69,14 +69,28 @@ def test_transcribe_a_folder_writes_one_subtitle_file_per_recording(trained, tmp
     folder = tmp_path / "in" / "nested"
     folder.mkdir(parents=True)
     for utt in read_manifest(an4_test_manifest)[:3]:
-        (folder / Path(utt.audio).name).symlink_to(utt.audio)
+        (folder / Path(utt.audio).name).write_bytes(Path(utt.audio).read_bytes())  # copies: folders are read resolved
     (tmp_path / "in" / "readme.md").write_text("not audio, and not an audio suffix: skipped\n")
+    other = tmp_path / "in" / "other"  # a recording of the same name in another folder keeps its own output
+    other.mkdir()
+    same_name = next(folder.iterdir()).name
+    (other / same_name).write_bytes(Path(read_manifest(an4_test_manifest)[3].audio).read_bytes())
     done = asr("transcribe", trained / "exp" / "model", tmp_path / "in", "--format", "srt",
                "--output-dir", tmp_path / "out")
     assert done.returncode == 0, done.stderr[-2000:]
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == sorted(Path(p).with_suffix(".srt").name for p in folder.iterdir())
+    clashing = Path(same_name).with_suffix(".srt").name
+    expected = [Path(p).with_suffix(".srt").name for p in folder.iterdir() if p.name != same_name]
+    assert written == sorted([*expected, f"nested__{clashing}", f"other__{clashing}"])
     assert any("-->" in (tmp_path / "out" / name).read_text() for name in written)  # cues with timings
+    assert (tmp_path / "out" / f"nested__{clashing}").read_text() != (tmp_path / "out" / f"other__{clashing}").read_text()
+
+
+def test_output_names_tell_apart_inputs_of_the_same_name():
+    from asr.transcribe import output_stems
+    assert output_stems(["a/x/yes.wav", "b/x/yes.wav", "c/no.wav", "a/x/yes.wav"]) == [
+        "a__x__yes", "b__x__yes", "no", "a__x__yes"]
+    assert output_stems(["d/a.wav", "d/a.flac", "e/b.wav"]) == ["a.wav", "a.flac", "b"]
 
 
 def test_evaluate_scores_a_corpus_with_a_broken_file_as_all_deletions(trained, tmp_path, an4_test_manifest):

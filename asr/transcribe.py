@@ -260,7 +260,8 @@ def output_stems(paths: list[str]) -> list[str]:
         for i in deeper:
             depth[i] += 1
         names = ["__".join(p[-d:]) for p, d in zip(parts, depth)]
-    return [f"{name}-{i}" if i in clashing(names) else name for i, name in enumerate(names)]  # "a__b/c", "a/b__c"
+    # alike even with every folder ("__" within folder names): numbered
+    return [f"{name}-{i}" if i in clashing(names) else name for i, name in enumerate(names)]
 
 
 def write_outputs(transcripts: list[Transcript], out_dir: str | os.PathLike, fmt: str) -> list[Path]:

@@ -195,8 +195,16 @@ def transcribe_command(args: argparse.Namespace) -> int:
     from features.manifest import read_folder
     torch.set_num_threads(args.threads)
     paths: list[str] = []
+    empty_folders: list[str] = []
     for path in args.audio:  # a folder stands for every audio file below it
-        paths += [u.audio for u in read_folder(path)] if Path(path).is_dir() else [path]
+        found = [u.audio for u in read_folder(path)] if Path(path).is_dir() else [path]
+        paths += found
+        if not found:
+            empty_folders.append(path)
+    for folder in empty_folders:
+        print(f"error: {folder}: no audio files in this folder", file=sys.stderr)
+    if not paths:
+        return 2
     transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(paths) > 20 or sys.stderr.isatty(),
                                        timestamps=args.format != "txt")
     results = transcriber.transcribe_files(paths)
@@ -214,7 +222,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
             if len(good) > 1:
                 print(f"==> {result.path} <==" if args.format != "txt" else f"{result.path}\t", end="\n" if args.format != "txt" else "")
             print(render(result, args.format))
-    return 1 if any(r.error for r in results) else 0
+    return 1 if empty_folders or any(r.error for r in results) else 0
 
 
 def lm_command(args: argparse.Namespace) -> int:

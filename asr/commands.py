@@ -517,7 +517,10 @@ def choose_context(audios: list[np.ndarray], labels: list[int], seconds: float,
 def read_commands(path: str | os.PathLike) -> list[str]:
     """One command a line; blank lines and '#' comments skipped."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    commands = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not commands:
+        raise ValueError(f"{path}: no commands (one a line)")
+    return commands
 
 
 # ---------------------------------------------------------------- few-shot adaptation

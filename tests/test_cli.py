@@ -155,9 +155,11 @@ def test_lm_from_your_own_text_makes_beam_search_keep_to_its_words(trained, tmp_
     assert refused.returncode != 0 and "read-only" in refused.stderr
 
 
-def test_a_bad_model_folder_manifest_or_commands_file_is_one_line_naming_it(tmp_path, an4_test_manifest):
+def test_a_bad_model_corpus_commands_file_or_empty_folder_is_one_line_naming_it(tmp_path, an4_test_manifest):
     recording = read_manifest(an4_test_manifest)[0].audio
     (tmp_path / "commands.txt").write_text("lights on\n")
+    (tmp_path / "blank.txt").write_text("\n# no command here\n")
+    (tmp_path / "no-audio-here").mkdir()
     runs = {
         "no-model": asr("transcribe", tmp_path / "no-model", recording),
         "no-command-model": asr("commands", tmp_path / "no-command-model", recording),
@@ -166,10 +168,13 @@ def test_a_bad_model_folder_manifest_or_commands_file_is_one_line_naming_it(tmp_
                            "--examples", tmp_path / "no-examples", "--out", tmp_path / "out"),
         "no-commands.txt": asr("adapt", "default", "--commands", tmp_path / "no-commands.txt",
                                "--examples", tmp_path, "--out", tmp_path / "out"),
+        "blank.txt": asr("adapt", "default", "--commands", tmp_path / "blank.txt", "--synthesize", 1,
+                         "--out", tmp_path / "out"),
+        "no-audio-here": asr("transcribe", "default", tmp_path / "no-audio-here"),
     }
     for name, done in runs.items():
         assert done.returncode == 2, (name, done.stderr[-2000:])
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         error = done.stderr.strip().splitlines()[-1]
-        assert error.startswith("asr ") and ": error: " in error and name in error, error
+        assert (error.startswith("asr ") and ": error: " in error or error.startswith("error: ")) and name in error, error
     assert not (tmp_path / "out").exists()

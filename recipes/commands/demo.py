@@ -85,7 +85,7 @@ def run_demo(base: str, out: str, steps: int = AdaptConfig.steps, threads: int =
         print(f"demo: {why}")
         return 2
     if not (model_dir(base) / "config.json").exists():
-        print(f"demo: no base model at {base}. Train one first (README's set-up, ~14 min on 2 cores):\n"
+        print(f"demo: no base model at {base}. Train one first (README's set-up, about 8 min on 2 cores):\n"
               f"    python -m recipes.an4 --data ../shared/data/an4 --out exp/an4\n"
               f"or point --base at any chain model folder with a char link on top.")
         return 2

@@ -81,7 +81,10 @@ class WhisperDecoder(nn.Module):
     def __init__(self, config: WhisperDecoderConfig, device: torch.device | str | None = None):
         super().__init__()
         self.config = config
-        self.token_embedding = nn.Embedding(config.n_vocab, config.d_model, device=device)
+        # from_pretrained skips the random init: on the meta device, nn.Embedding's normal_ imports
+        # torch._dynamo, 1.5-2.4 s of every `asr commands` start.
+        self.token_embedding = nn.Embedding.from_pretrained(torch.empty(config.n_vocab, config.d_model, device=device),
+                                                            freeze=True)
         self.positional_embedding = nn.Parameter(torch.empty(config.n_ctx, config.d_model, device=device))
         self.blocks = nn.ModuleList(DecoderBlock(config.d_model, config.n_heads, device)
                                     for _ in range(config.n_layers))

@@ -21,7 +21,10 @@ class CutDev:
 
     def scores(self, recognizer: CommandRecognizer, audios: list[np.ndarray] | None = None) -> np.ndarray:
         """(recordings, commands): chain + decoder, each recording encoded as `asr commands` does."""
-        frames = recognizer.encode(self.audios if audios is None else audios)
+        return self.score_frames(recognizer, recognizer.encode(self.audios if audios is None else audios))
+
+    def score_frames(self, recognizer: CommandRecognizer, frames: list[torch.Tensor]) -> np.ndarray:
+        """(recordings, commands) from encoder frames already taken, one array per recording."""
         return np.stack([s.numpy() for s in recognizer.score_frames(frames, decoded=self.decoded)])
 
     def top1(self, scores: np.ndarray) -> int:

@@ -6,7 +6,6 @@ they are, and without the first one), and at both again with 10 ms of silence be
 
     python benchmarks/probes_s24/phase.py exp/cut_base        # any recipes.commands run with a saved model
 """
-import json
 import sys
 from pathlib import Path
 
@@ -17,30 +16,15 @@ from cut_dev import load_cut_dev  # noqa: E402
 
 SHIFT_SAMPLES = 160  # 10 ms at 16 kHz: half an encoder frame
 
-run = sys.argv[1] if len(sys.argv) > 1 else "exp/cut_base"
-dev = load_cut_dev(run)
-splits = json.load(open(f"{run}/splits.json"))
-manifest = Path(splits["data"]) / "manifest.jsonl"
-speaker_of = {row["id"]: row.get("speaker", "") for row in map(json.loads, open(manifest))} if manifest.exists() else {}
-speakers = np.array([speaker_of.get(row["id"], "") for row in splits["test"]])
-
-
-def report(name: str, what: str, scores: np.ndarray) -> None:
-    right = scores.argmax(1) == dev.truth
-    per_speaker = {str(s): f"{right[speakers == s].sum()}/{(speakers == s).sum()}" for s in sorted(set(speakers))}
-    print(name, what, f"{right.sum()} of {len(right)}", per_speaker if len(per_speaker) <= 4 else "", flush=True)
-
-
+dev = load_cut_dev(sys.argv[1] if len(sys.argv) > 1 else "exp/cut_base")
 for name, recognizer in dev.recognizers.items():
     phases = {}
     for shift in (0, SHIFT_SAMPLES):
         clips = dev.audios if not shift else [np.concatenate([np.zeros(shift, a.dtype), a]) for a in dev.audios]
         frames = recognizer.encode(clips)
         for drop in (0, 1):
-            kept = [f[drop:] for f in frames]
-            scored = recognizer.score_frames(kept, decoded=dev.decoded)
-            phases[(shift, drop)] = np.stack([s.numpy() for s in scored])
-            report(name, f"shift {shift} drop {drop}", phases[(shift, drop)])
+            phases[(shift, drop)] = dev.score_frames(recognizer, [f[drop:] for f in frames])
+            print(name, f"shift {shift} drop {drop}", dev.top1(phases[(shift, drop)]), "of", len(dev.truth), flush=True)
     for combo in [((0, 0), (0, 1)), ((0, 0), (SHIFT_SAMPLES, 0)), tuple(phases)]:
-        report(name, f"mean of {combo}", np.mean([phases[p] for p in combo], axis=0))
-    np.save(Path(run) / f"phase_scores_{name}.npy", np.stack([phases[p] for p in phases]))
+        print(name, "mean of", combo, dev.top1(np.mean([phases[p] for p in combo], axis=0)), "of", len(dev.truth),
+              flush=True)

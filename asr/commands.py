@@ -117,6 +117,11 @@ class CommandConfig:
     # chain's score; 0: the chain alone. None: the weight the model's zero-shot threshold was
     # fitted with (ModelConfig.command_decoder_weight), or 0 for a model fitted without it.
     decoder_weight: float | None = None
+    # Each command word's phoneme sequences, fixed when the recognizer is made (CMUdict, or the
+    # G2P for words it lacks) and saved with the model: a saved model then scores the same
+    # whatever dictionary is installed, and loads without parsing CMUdict. Empty: looked up.
+    # Give a word your own pronunciations here (ARPAbet, no stress digits).
+    pronunciations: dict[str, list[list[str]]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict) -> "CommandConfig":
@@ -148,13 +153,26 @@ class Recognition:
 
 # ---------------------------------------------------------------- compiling
 
-def pronunciation_variants(text: str, lexicon: Lexicon, limit: int = MAX_PRONUNCIATIONS) -> list[list[str]]:
+def command_pronunciations(commands: list[str], given: dict[str, list[list[str]]],
+                           lexicon: Lexicon | None = None) -> dict[str, list[list[str]]]:
+    """Every word of the commands -> its pronunciations: the `given` ones, the rest looked up in
+    `lexicon` (CMUdict, parsed only when a word is not given)."""
+    words = sorted({word for command in commands for word in normalize_text(command).split()})
+    missing = [word for word in words if word not in given]
+    if missing and lexicon is None:
+        lexicon = Lexicon()
+    return {word: [list(p) for p in given[word]] if word in given else lexicon.pronunciations(word) for word in words}
+
+
+def pronunciation_variants(text: str, pronunciations: dict[str, list[list[str]]],
+                           limit: int = MAX_PRONUNCIATIONS) -> list[list[str]]:
     """Phoneme sequences of a normalized phrase: combinations of each word's pronunciations."""
-    per_word = [lexicon.pronunciations(word) for word in text.split()]
+    per_word = [pronunciations[word] for word in text.split()]
     return [[p for word in combo for p in word] for combo in itertools.islice(itertools.product(*per_word), limit)]
 
 
-def compile_command(text: str, vocabularies: dict[str, Vocabulary], lexicon: Lexicon | None) -> CompiledCommand:
+def compile_command(text: str, vocabularies: dict[str, Vocabulary],
+                    pronunciations: dict[str, list[list[str]]] | None) -> CompiledCommand:
     normalized = normalize_text(text)
     if not normalized:
         raise ValueError(f"command {text!r} has no words")
@@ -162,8 +180,8 @@ def compile_command(text: str, vocabularies: dict[str, Vocabulary], lexicon: Lex
     for link, vocab in vocabularies.items():
         if link == "char":
             targets[link] = (tuple(vocab.encode(normalized)),)
-        elif link == "phone" and lexicon is not None:
-            variants = {tuple(vocab.encode(v)) for v in pronunciation_variants(normalized, lexicon)}
+        elif link == "phone" and pronunciations is not None:
+            variants = {tuple(vocab.encode(v)) for v in pronunciation_variants(normalized, pronunciations)}
             targets[link] = tuple(sorted(variants))
     return CompiledCommand(normalized, targets)
 
@@ -338,18 +356,19 @@ class CommandRecognizer:
         # Enrollment recordings (16-kHz float) placed in each recording's encoder window after it.
         self.context = context or []
         self._base_model: ASRModel | None = None
+        vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies
+                        if name in ("char", "phone")}
+        pronunciations = (command_pronunciations(config.commands, config.pronunciations, lexicon)
+                          if "phone" in vocabularies else {})
         # A copy: the caller's config stays as given; "no threshold" means the model's own.
         weight = resolved_decoder_weight(model, config.decoder_weight)
-        self.config = replace(config, decoder_weight=weight, threshold=zero_shot_threshold(model, weight)
+        self.config = replace(config, pronunciations=pronunciations, decoder_weight=weight,
+                              threshold=zero_shot_threshold(model, weight)
                               if config.threshold is None else config.threshold,
                               confidence_temperature=default_confidence_temperature(weight)
                               if config.confidence_temperature is None else config.confidence_temperature)
         self._text_scorer: WhisperTextScorer | None = None
-        vocabularies = {name: model.config.vocabulary(name) for name in model.config.vocabularies
-                        if name in ("char", "phone")}
-        if "phone" in vocabularies and lexicon is None:
-            lexicon = Lexicon()
-        self.commands = [compile_command(text, vocabularies, lexicon) for text in config.commands]
+        self.commands = [compile_command(text, vocabularies, pronunciations) for text in config.commands]
         self.links = [link for link in vocabularies if config.link_weights.get(link, 0.0) > 0]
 
     def decoder_scores(self, audios: list[np.ndarray]) -> list[torch.Tensor] | None:

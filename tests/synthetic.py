@@ -26,15 +26,17 @@ class TinyEncoder(torch.nn.Module):
         self.weight = torch.nn.Parameter(torch.zeros(10, 10), requires_grad=False)
 
 
-def tiny_model(links: tuple[str, ...] = ("phone", "char"), seed: int = 0) -> ASRModel:
-    """A small chain; a "unit" link (12 units, masked prediction) may sit at the bottom."""
+def tiny_model(links: tuple[str, ...] = ("phone", "char"), seed: int = 0, phones: list[str] | None = None) -> ASRModel:
+    """A small chain; a "unit" link (12 units, masked prediction) may sit at the bottom. `phones`:
+    the phone link's tokens, blank first (default: four toy phones)."""
     torch.manual_seed(seed)
-    vocab_sizes = {"unit": 12, "phone": 5, "char": len(CHARACTERS)}
+    phones = phones or ["<b>", "p1", "p2", "p3", "p4"]
+    vocab_sizes = {"unit": 12, "phone": len(phones), "char": len(CHARACTERS)}
     chain = ChainConfig(input_dim=DIM, d_model=32, heads=2, ff_dim=64, conv_kernel=3, dropout=0.1,
                         links=[LinkConfig(name, vocab_sizes[name], layers=1, objective="units" if name == "unit"
                                           else "ctc") for name in links],
                         mask_embedding="unit" in links)
-    vocabularies = {"char": list(CHARACTERS.tokens), "phone": ["<b>", "p1", "p2", "p3", "p4"]}
+    vocabularies = {"char": list(CHARACTERS.tokens), "phone": phones}
     config = ModelConfig(encoder="tiny", chain=chain, vocabularies={k: vocabularies[k] for k in links if k != "unit"},
                          output=links[-1])
     return ASRModel(config, TinyEncoder())

@@ -5,6 +5,7 @@ import json
 import math
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 from asr.commands import (CONFIDENCE_TEMPERATURE, DEFAULT_THRESHOLD, ENROLLED_THRESHOLD_SHARE, MAX_DIVIDING_LABELS,
                           NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter, calibrate,
                           choose_threshold,
-                          compile_command, ctc_log_likelihoods, decide, fit_zero_shot_threshold,
+                          command_pronunciations, compile_command, ctc_log_likelihoods, decide, fit_zero_shot_threshold,
                           fit_zero_shot_threshold_by_source, has_fitted_zero_shot_threshold, link_ratios,
                           most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
                           read_examples, train_adapters)
@@ -136,10 +137,33 @@ def test_the_confidence_temperature_follows_the_scores_in_use_and_an_old_one_is_
 def test_pronunciation_variants_combine_words():
     lexicon = Lexicon(dictionary={"zero": (("Z", "IH", "R", "OW"), ("Z", "IY", "R", "OW")),
                                   "one": (("W", "AH", "N"), ("HH", "W", "AH", "N"))})
-    variants = pronunciation_variants("zero one", lexicon)
+    pronunciations = command_pronunciations(["Zero one!"], {}, lexicon)
+    variants = pronunciation_variants("zero one", pronunciations)
     assert len(variants) == 4 and ["Z", "IY", "R", "OW", "W", "AH", "N"] in variants
-    command = compile_command("Zero one!", {"char": CHARACTERS, "phone": PHONEMES}, lexicon)
+    command = compile_command("Zero one!", {"char": CHARACTERS, "phone": PHONEMES}, pronunciations)
     assert command.text == "zero one" and len(command.targets["phone"]) == 4
+
+
+def test_a_command_model_keeps_its_pronunciations_and_loads_without_the_dictionary(tmp_path, monkeypatch):
+    lexicon = Lexicon(dictionary={"lights": (("L", "AY", "T", "S"),), "on": (("AA", "N"), ("AO", "N")),
+                                  "read": (("R", "IY", "D"), ("R", "EH", "D"))})
+    given = {"read": [["R", "EH", "D"]]}  # the user's own pronunciation wins over the dictionary's two
+    model = tiny_model(phones=list(PHONEMES.tokens))
+    recognizer = CommandRecognizer(model, CommandConfig(["Lights on", "read"], pronunciations=given), lexicon)
+    assert recognizer.config.pronunciations == {"lights": [["L", "AY", "T", "S"]], "on": [["AA", "N"], ["AO", "N"]],
+                                                "read": [["R", "EH", "D"]]}
+    assert len(recognizer.commands[0].targets["phone"]) == 2 and len(recognizer.commands[1].targets["phone"]) == 1
+    frames = [torch.randn(40, model.config.chain.input_dim)]
+    recognizer.save(tmp_path / "cmd")
+
+    def no_dictionary(*args, **kwargs):
+        raise AssertionError("CMUdict looked up for a model that holds its pronunciations")
+    monkeypatch.setattr("asr.commands.Lexicon", no_dictionary)
+    loaded = CommandRecognizer.load(tmp_path / "cmd", TinyEncoder())
+    assert loaded.commands == recognizer.commands
+    assert torch.equal(loaded.score_frames(frames)[0], recognizer.score_frames(frames)[0])
+    with pytest.raises(AssertionError):  # a word it holds no pronunciation for is looked up
+        CommandRecognizer(model, replace(loaded.config, commands=["lights off"]))
 
 
 def test_threshold_lies_between_true_and_impostor_scores():

@@ -1,7 +1,7 @@
 import numpy as np
 
 from asr.commands import AdaptConfig, trimmed_copies
-from features.augment import trim_quiet_edges
+from features.augment import time_stretch, trim_quiet_edges
 
 
 def tone(seconds: float, amplitude: float, freq: float = 440.0) -> np.ndarray:
@@ -32,3 +32,28 @@ def test_adaptation_copies_with_cut_edges_lose_the_soft_onset_and_ending():
     assert len(copies) == 2
     assert all(0.25 < len(c) / 16_000 < 0.37 and np.abs(c[:160]).max() > 0.3 for c in copies)
     assert trimmed_copies(word, AdaptConfig(trim_copies=0), np.random.default_rng(0)) == []
+
+
+def test_time_stretch_keeps_pitch_and_does_not_smear_an_onset_ahead_of_itself():
+    """A 0.1-s tone after 0.2 s of silence, 0.9 and 1.15 times as fast: the length scales, the
+    pitch stays, and 15-60 ms before the (moved) onset there is next to nothing (a 32-ms window).
+    librosa's default window (128 ms at 16 kHz) leaks 25 dB more there: what smeared short words."""
+    silence = np.zeros(3200, np.float32)
+    burst = np.concatenate([silence, tone(0.1, 1.0, freq=1000.0), silence])
+
+    def level(x: np.ndarray) -> float:
+        return 10 * np.log10(np.mean(x ** 2) + 1e-20)
+
+    def pre_echo(stretched: np.ndarray, rate: float) -> float:
+        onset = 0.2 / rate * 16_000
+        ahead = stretched[int(onset - 960):int(onset - 240)]
+        inside = stretched[int(onset + 480):int(onset + 0.1 / rate * 16_000 - 480)]
+        return level(ahead) - level(inside)
+
+    for rate in (0.9, 1.15):
+        stretched = time_stretch(burst, rate)
+        assert abs(len(stretched) - len(burst) / rate) < 16
+        spectrum = np.abs(np.fft.rfft(stretched))
+        assert abs(np.argmax(spectrum) * 16_000 / len(stretched) - 1000.0) < 5
+        assert pre_echo(stretched, rate) < -60
+        assert pre_echo(time_stretch(burst, rate, window=2048), rate) > -50

@@ -7,18 +7,18 @@ decoder alone (top-1 of the cut-digit dev set) on copies stretched with librosa'
 import sys
 from pathlib import Path
 
-import librosa
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "probes_s23"))
 from cut_dev import load_cut_dev  # noqa: E402
+
+from features.augment import time_stretch  # noqa: E402
 
 run = sys.argv[1] if len(sys.argv) > 1 else "exp/cut_base"
 dev = load_cut_dev(run)
 print("as recorded", dev.top1(np.stack([d.numpy() for d in dev.decoded])), "of", len(dev.truth), flush=True)
 recognizer = dev.recognizers["5"]
 for rate, n_fft in [(0.9, 512), (1.15, 512), (1.15, 2048), (1.0, 2048), (1.0, 512)]:
-    clips = [librosa.effects.time_stretch(a, rate=rate, n_fft=n_fft, hop_length=n_fft // 4).astype(np.float32)
-             for a in dev.audios]
+    clips = [time_stretch(a, rate, window=n_fft) for a in dev.audios]
     decoded = np.stack([d.numpy() for d in recognizer.decoder_scores(clips)])
     print(f"rate {rate} n_fft {n_fft}", dev.top1(decoded), "of", len(dev.truth), flush=True)

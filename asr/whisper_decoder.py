@@ -95,13 +95,17 @@ class WhisperDecoder(nn.Module):
         """Each block's cross-attention keys and values for (1, n_ctx, d) encoder frames."""
         return [block.cross.memory(frames) for block in self.blocks]
 
-    def forward(self, tokens: torch.Tensor, memories: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    def hidden(self, tokens: torch.Tensor, memories: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """(B, L) token ids -> (B, L, d) final states, before the projection onto the vocabulary."""
         if tokens.shape[1] > self.config.n_ctx:
             raise ValueError(f"{tokens.shape[1]} tokens is over the {self.config.n_ctx} this decoder reads")
         x = self.token_embedding(tokens) + self.positional_embedding[: tokens.shape[1]]
         for block, memory in zip(self.blocks, memories):
             x = block(x, memory)
-        return self.projection(self.ln(x))
+        return self.ln(x)
+
+    def forward(self, tokens: torch.Tensor, memories: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        return self.projection(self.hidden(tokens, memories))
 
 
 # The decoder's layers hold the encoder's parts (CT2_LAYER_PARTS) and a cross-attention.
@@ -217,15 +221,33 @@ class WhisperTextScorer:
 
     @torch.inference_mode()
     def score_tokens(self, frames: torch.Tensor, sequences: list[list[int]]) -> torch.Tensor:
-        """(len(sequences),) summed log-probabilities of each token sequence after its prompt."""
-        width = max(map(len, sequences))
-        tokens = torch.tensor([s + [self.end] * (width - len(s)) for s in sequences])
-        log_probs = self.decoder(tokens, self.decoder.memories(frames[None])).log_softmax(-1)
-        picked = log_probs[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]  # P(token t+1 | tokens <= t)
-        position = torch.arange(width - 1)[None]
-        ends = torch.tensor([len(s) - 1 for s in sequences])[:, None]
-        scored = (position >= len(self.prompt) - 1) & (position < ends)
-        return (picked * scored).sum(-1)
+        """(len(sequences),) summed log-probabilities of each token sequence after its prompt.
+
+        Each distinct prefix's next-token distribution is computed once. Teacher-forced and causal,
+        the decoder's state after a prefix does not depend on what follows it, so only inputs (a
+        sequence less its last token) that are not the prefix of another input run (" Five", end
+        is read off " Five", ".", end), and only the states after distinct scored prefixes go
+        through the vocabulary projection (every sequence's prompt is one): that projection is
+        most of the decoder's work."""
+        unique = sorted({tuple(s[:-1]) for s in sequences})
+        # Sorted, an input that is the prefix of any other is the prefix of the one after it.
+        runs = [s for s, after in zip(unique, unique[1:] + [()]) if after[:len(s)] != s]
+        first_scored = len(self.prompt) - 1
+        where: dict[tuple[int, ...], int] = {}  # scored prefix -> its row in `states`
+        rows, columns = [], []
+        for row, run in enumerate(runs):
+            for column in range(first_scored, len(run)):
+                if where.setdefault(run[:column + 1], len(rows)) == len(rows):
+                    rows.append(row)
+                    columns.append(column)
+        width = max(map(len, runs))
+        tokens = torch.tensor([list(s) + [self.end] * (width - len(s)) for s in runs])
+        states = self.decoder.hidden(tokens, self.decoder.memories(frames[None]))[rows, columns]
+        log_probs = self.decoder.projection(states).log_softmax(-1)
+        picks = [(index, where[s[:t + 1]], s[t + 1]) for index, s in enumerate(map(tuple, sequences))
+                 for t in range(first_scored, len(s) - 1)]
+        owner, prefix, token = torch.tensor(picks).T
+        return torch.zeros(len(sequences)).index_add(0, owner, log_probs[prefix, token])
 
     def score_phrases(self, frames: torch.Tensor, phrases: list[str]) -> torch.Tensor:
         """(len(phrases),) log of the summed probability of each normalized phrase's written forms."""

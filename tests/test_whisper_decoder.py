@@ -51,6 +51,21 @@ def test_decoder_matches_ctranslate2_greedy_tokens_and_score(scorer):
     assert ours == pytest.approx(result.scores[0], abs=1e-3)  # measured 1.5e-4 apart
 
 
+def test_shared_prefixes_score_as_each_sequence_alone(scorer):
+    """score_tokens runs only the longest of the sequences that share a prefix and projects each
+    distinct prefix once; each score must equal its sequence's own teacher-forced pass."""
+    frames = torch.randn(60, 384, generator=torch.Generator().manual_seed(0))
+    texts = [form for digit in DIGITS[:4] + ["LIGHTS ON", "LIGHTS OFF"] for form in written_forms(digit)]
+    sequences = [scorer.tokens(text) for text in texts] + [scorer.tokens(" Five")]  # a repeat
+    assert any(a != b and b[:len(a) - 1] == a[:-1] for a in sequences for b in sequences)  # inputs to share
+    with torch.inference_mode():
+        alone = []
+        for sequence in sequences:
+            log_probs = scorer.decoder(torch.tensor([sequence]), scorer.decoder.memories(frames[None]))[0].log_softmax(-1)
+            alone.append(sum(float(log_probs[t, sequence[t + 1]]) for t in range(len(scorer.prompt) - 1, len(sequence) - 1)))
+    assert scorer.score_tokens(frames, sequences).tolist() == pytest.approx(alone, abs=1e-4)
+
+
 def test_decoder_picks_the_spoken_digit_among_ten(scorer):
     """One FSDD recording per digit, speaker lucas (8 kHz, resampled): each scores its own digit
     highest, from the text alone, with nothing adapted."""

@@ -14,7 +14,7 @@ import asr.commands as commands
 from asr.model import ASRModel
 from features.audio import load_audio
 
-PARTS = ("decoder_scores", "train_adapters", "encode_utterances", "time_stretch", "training_targets", "calibrate")
+PARTS = ("decoder_scores", "short_window_frames", "train_adapters", "encode_utterances", "time_stretch", "training_targets", "calibrate")
 
 parser = argparse.ArgumentParser()
 parser.add_argument("runs", nargs="+")

@@ -39,6 +39,13 @@ torch.set_num_threads(2)
 rows = read_corpus("../shared/data/fsdd/manifest.jsonl")[::50][:CLIPS]
 encoder, scorer = load_encoder(), WhisperTextScorer()
 frames = [short_window_frames(encoder, torch.from_numpy(load_audio(u.audio)), DECODER_PADDING_SECONDS) for u in rows]
+rows = {"decoder rows": 0, "projected rows": 0}  # token positions through the blocks / the projection
+scorer.decoder.blocks[0].register_forward_hook(lambda m, i, o: rows.update({"decoder rows": rows["decoder rows"] + o.shape[0] * o.shape[1]}))
+scorer.decoder.projection.register_forward_hook(lambda m, i, o: rows.update({"projected rows": rows["projected rows"] + o[..., 0].numel()}))
+for name, score in (("shipped", scorer.score_phrases), ("plain", lambda f, p: plain_scores(scorer, f, p))):
+    rows.update({"decoder rows": 0, "projected rows": 0})
+    score(frames[0], DIGITS)
+    print(f"{name}: {rows['decoder rows']} token positions through the decoder, {rows['projected rows']} projected a clip")
 for attempt in range(2):
     timings = {}
     for name, score in (("shipped", scorer.score_phrases), ("plain", lambda f, p: plain_scores(scorer, f, p))):

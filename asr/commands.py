@@ -683,11 +683,6 @@ def train_adapters(model: ASRModel, frames: list[torch.Tensor], targets: list[di
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     weights = {"char": 1.0, "phone": config.phone_weight}
     model.chain.train()
-    # What stays frozen (the input block and the links below the top) runs as it does when
-    # recognising: no dropout there, and nn.TransformerEncoderLayer's fused eval path.
-    model.chain.input.eval()
-    for link in model.chain.links[:-1]:
-        link.eval()
     for step in range(config.steps):
         lr = config.lr * min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * step / config.steps))
         for group in optimizer.param_groups:

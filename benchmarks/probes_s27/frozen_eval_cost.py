@@ -1,6 +1,7 @@
 """Seconds of adaptation's training steps (`train_adapters`, 100 steps) with the frozen part of
-the chain in train mode (dropout drawn, as before session 27) and in eval mode (as shipped),
-alternated, on the encoded k = 5 shots of a recipe run (its splits.json).
+the chain (input block, phone link) in train mode (dropout drawn, as shipped) and in eval mode
+(the probe of session 27, not adopted), alternated, on the encoded k = 5 shots of a recipe run
+(its splits.json).
 
     python benchmarks/probes_s27/frozen_eval_cost.py exp/fsdd_s27_eval exp/kw3_s27
 """
@@ -25,15 +26,20 @@ for run in sys.argv[1:]:
     frames = encode_utterances(model.encoder, [load_audio(s["audio"]) for s in shots])
     recognizer = commands.CommandRecognizer(model, commands.CommandConfig(splits["commands"]))
     targets = commands.training_targets(recognizer, frames, labels)
-    real_eval = torch.nn.Module.eval
     for attempt in range(3):
         for frozen_mode in ("train", "eval"):
             fresh = ASRModel.load("default", model.encoder)
-            if frozen_mode == "train":  # as before: eval() of the frozen parts is a no-op, the chain's own at the end is not
-                torch.nn.Module.eval = lambda self: real_eval(self) if self is fresh.chain else self
+            if frozen_mode == "eval":  # the probe: after train(), the frozen part back in eval mode
+                chain, shipped_train = fresh.chain, fresh.chain.train
+
+                def train(mode: bool = True):
+                    shipped_train(mode)
+                    if mode:
+                        chain.input.eval()
+                        for link in chain.links[:-1]:
+                            link.eval()
+                    return chain
+                chain.train = train
             started = time.perf_counter()
-            try:
-                commands.train_adapters(fresh, frames, targets, commands.AdaptConfig())
-            finally:
-                torch.nn.Module.eval = real_eval
+            commands.train_adapters(fresh, frames, targets, commands.AdaptConfig())
             print(f"{run}: frozen part in {frozen_mode} mode: {time.perf_counter() - started:.1f} s", flush=True)

@@ -3,7 +3,7 @@ the chain (input block, phone link) in train mode (dropout drawn, as shipped) an
 (the probe of session 27, not adopted), alternated, on the encoded k = 5 shots of a recipe run
 (its splits.json).
 
-    python benchmarks/probes_s27/frozen_eval_cost.py exp/fsdd_s27_eval exp/kw3_s27
+    python benchmarks/probes_s27/frozen_eval_cost.py ../probe/exp/fsdd_s27_eval ../probe/exp/kw3_s27   # 4 min
 """
 import json
 import sys
@@ -18,7 +18,6 @@ from features.audio import load_audio
 
 torch.set_num_threads(2)
 model = ASRModel.load("default")
-base_state = {k: v.clone() for k, v in model.chain.state_dict().items()}
 for run in sys.argv[1:]:
     splits = json.load(open(f"{run}/splits.json"))
     shots = splits["shots"]["5"]

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", help="write one OUTPUT_DIR/<name>.<format> per input instead of stdout")
     p.add_argument("--decoder", choices=["auto", "greedy", "beam"], default="auto",
                    help="auto: lexicon + LM beam search when the model folder has them, else greedy")
+    p.add_argument("--pack", action="store_true", help=PACK_HELP)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=transcribe_command)
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="write the full report (per-utterance errors included) here")
     p.add_argument("--decoder", choices=["auto", "greedy", "beam"], default="auto",
                    help="auto: lexicon + LM beam search when the model folder has them, else greedy")
+    p.add_argument("--pack", action="store_true", help=PACK_HELP)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=evaluate_command)
 
@@ -90,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     return exit_code_of(lambda: args.run(args), f"asr {args.command}")
+
+
+PACK_HELP = ("short files several to an encoder window: about 5x faster on sub-30-s files, but a file's "
+             "text then depends on the files packed beside it (default: a window each)")
 
 
 def exit_code_of(run: Callable[[], int], prog: str) -> int:
@@ -206,7 +212,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
     if not paths:
         return 2
     transcriber = Transcriber.from_dir(args.model, args.decoder, progress=len(paths) > 20 or sys.stderr.isatty(),
-                                       timestamps=args.format != "txt")
+                                       timestamps=args.format != "txt", pack=args.pack)
     results = transcriber.transcribe_files(paths)
     for result in results:
         if result.error:
@@ -258,7 +264,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from training.trainer import save_results
     torch.set_num_threads(args.threads)
     utterances = read_corpus(args.data)  # a bad corpus path fails before the model and LM load
-    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=True)
+    transcriber = Transcriber.from_dir(args.model, args.decoder, progress=True, pack=args.pack)
     report = evaluate(transcriber, utterances)
     for error in report["errors"]:
         print(f"error: {error}", file=sys.stderr)

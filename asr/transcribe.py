@@ -1,7 +1,8 @@
 """Files in, text out: load, encode, chain posteriors, CTC decoding, word timings, scoring.
 
-Two paths, by length. Files that fit one encoder window are read whole and packed several to a
-window (`asr.packing.encode_utterances`), each utterance's posteriors decoded alone. Longer files
+Two paths, by length. Files that fit one encoder window are read whole, each encoded in a window
+of its own (or, with `pack`, several to a window: faster, but then a file's text depends on the
+files packed beside it), and each one's posteriors decoded alone. Longer files
 are streamed (`transcribe_stream`): read block by block (`features.audio.stream_audio`), cut into
 overlapping windows as they arrive (`asr.packing.stream_pieces`), each window encoded and run
 through the chain, and only its centre's posteriors kept, so they tile the file exactly; those
@@ -60,9 +61,12 @@ class Transcriber:
     model_dir: str | None = None
     progress: bool = False
     timestamps: bool = False  # word timings and confidences by CTC forced alignment
-    workers: int | None = None  # windows of a long file encoded at once, one torch thread each;
-    # None: as many as torch has threads
+    workers: int | None = None  # windows encoded at once (a long file's, or short files' own), one torch
+    # thread each; None: as many as torch has threads
     beam: BeamConfig | None = None  # beam search settings; from_dir reads MODEL/beam.json if there
+    pack: bool = False  # short files several to an encoder window: about 5x less encoder time, but
+    # the encoder attends across the window, so a file's text then depends on its neighbours
+    # (benchmarks/RESULTS.md, "A file's text must not depend on the files beside it")
     _decode: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -79,20 +83,28 @@ class Transcriber:
 
     @classmethod
     def from_dir(cls, model_dir: str | os.PathLike, decoder: str = "auto", progress: bool = False,
-                 timestamps: bool = False) -> "Transcriber":
+                 timestamps: bool = False, pack: bool = False) -> "Transcriber":
         folder = resolve_model_dir(model_dir)
-        return cls(ASRModel.load(folder), decoder, str(folder), progress, timestamps, beam=read_beam_config(folder))
+        return cls(ASRModel.load(folder), decoder, str(folder), progress, timestamps,
+                   beam=read_beam_config(folder), pack=pack)
 
     def transcribe_audio(self, audios: list[np.ndarray]) -> list[tuple[str, list[Word] | None]]:
         """Text of each 16-kHz mono signal, and its words with timings if `timestamps`.
 
-        Signals that fit one encoder window are packed together; longer ones are streamed.
+        Signals that fit one encoder window get a window each (packed together with `pack`);
+        longer ones are streamed.
         """
         window = self._geometry()[0]
         results: list[tuple[str, list[Word] | None]] = [("", None)] * len(audios)
         short = [i for i, audio in enumerate(audios) if len(audio) <= window]
         if short:
-            frames = encode_utterances(self.model.encoder, [audios[i] for i in short])
+            encoder = self.model.encoder
+            clips = [audios[i] for i in short]
+            if self.pack:
+                frames = encode_utterances(encoder, clips)
+            else:
+                frames = list(map_windows(lambda clip: encode_utterances(encoder, [clip])[0], clips,
+                                          self.workers or torch.get_num_threads()))
             for i, log_probs in zip(short, self.model.posteriors(frames)):
                 results[i] = self.recognize(log_probs)
         for i, audio in enumerate(audios):
@@ -298,6 +310,7 @@ def evaluate(transcriber: Transcriber, utterances: list[Utterance]) -> dict:
         "elapsed_seconds": round(elapsed, 3),
         "rtf": round(elapsed / audio_seconds, 5) if audio_seconds else None,
         "decoder": transcriber.decoder,
+        "packed": transcriber.pack,  # short files shared encoder windows: their texts depend on each other
         "errors": [t.error for t in transcripts if t.error],
     })
     return report

@@ -47,3 +47,16 @@ def test_default_model_transcribes_librispeech_test_clean_through_the_cli():
     assert wer < WER_BOUND, (wer, hyps)
     words = results[Path(utts[0].audio).name]["words"]
     assert words and all(w["start"] < w["end"] for w in words)
+
+
+def test_a_files_text_does_not_depend_on_the_files_passed_with_it(an4_test_manifest):
+    from asr.transcribe import Transcriber
+    from features.manifest import read_manifest
+    utts = read_manifest(an4_test_manifest)[:6]  # packed in one window, the 6th reads otherwise (measured)
+    transcriber = Transcriber.from_dir("default", decoder="greedy")
+    together = [t.text for t in transcriber.transcribe_files([u.audio for u in utts])]
+    alone = [transcriber.transcribe_files([u.audio])[0].text for u in utts]
+    assert together == alone
+    assert score([u.text for u in utts], alone)["wer"] < 0.2, alone  # and they are read right
+    transcriber.pack = True  # the encoder attends across a packed window: neighbours change the text
+    assert [t.text for t in transcriber.transcribe_files([u.audio for u in utts])] != alone

@@ -28,7 +28,8 @@ from asr.decoding import BeamConfig, PauseSegmenter, build_decoder, mark_pauses
 from asr.lm import LM_FILE, WORDS_FILE
 from asr.model import ASRModel
 from asr.model import model_dir as resolve_model_dir
-from asr.packing import Piece, encode_pieces, encode_utterances, map_windows, stream_pieces, window_geometry
+from asr.packing import (Piece, encode_each_alone, encode_pieces, encode_utterances, map_windows, stream_pieces,
+                         window_geometry)
 from asr.scoring import score
 from features.audio import SAMPLE_RATE, AudioError, audio_info, load_audio, stream_audio
 from features.manifest import Utterance
@@ -98,13 +99,9 @@ class Transcriber:
         results: list[tuple[str, list[Word] | None]] = [("", None)] * len(audios)
         short = [i for i, audio in enumerate(audios) if len(audio) <= window]
         if short:
-            encoder = self.model.encoder
             clips = [audios[i] for i in short]
-            if self.pack:
-                frames = encode_utterances(encoder, clips)
-            else:
-                frames = list(map_windows(lambda clip: encode_utterances(encoder, [clip])[0], clips,
-                                          self.workers or torch.get_num_threads()))
+            frames = (encode_utterances(self.model.encoder, clips) if self.pack
+                      else encode_each_alone(self.model.encoder, clips, self.workers or torch.get_num_threads()))
             for i, log_probs in zip(short, self.model.posteriors(frames)):
                 results[i] = self.recognize(log_probs)
         for i, audio in enumerate(audios):

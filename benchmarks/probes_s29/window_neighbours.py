@@ -31,24 +31,17 @@ from pathlib import Path
 import torch
 
 from asr.commands import self_copies
-from asr.packing import _align_up, encode_each_alone, encode_utterances, encode_with_context, window_geometry
+from asr.packing import encode_each_alone, encode_utterances, encode_with_context
 from asr.scoring import score
 from asr.transcribe import Transcriber
+from asr.whisper_decoder import short_window_frames
 from features.audio import load_audio
-from features.frontend import log_mel_spectrogram
 from features.manifest import read_manifest
 
 
 def encode_cut(encoder: torch.nn.Module, audio, pad_seconds: float) -> torch.Tensor:
     """The file at the start of a Whisper window cut after it and `pad_seconds` of zeros."""
-    window, _, hop = window_geometry(encoder)
-    total = min(window, _align_up(len(audio) + int(pad_seconds * encoder.sample_rate), hop))
-    samples = torch.zeros(1, total)
-    samples[0, :len(audio)] = torch.from_numpy(audio)
-    mel = log_mel_spectrogram(samples, encoder.encoder.config.n_mels, encoder.mel_filters)
-    with torch.inference_mode():
-        frames = encoder.encoder(mel[..., :total * 2 // hop])
-    return frames[0, :encoder.frames_for(len(audio))].float().clone()
+    return short_window_frames(encoder, torch.from_numpy(audio), pad_seconds)[:encoder.frames_for(len(audio))].float()
 
 
 def encode(mode: str, encoder: torch.nn.Module, audios: list) -> list[torch.Tensor]:

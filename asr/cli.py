@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="command model folder (from asr adapt)")
     p.add_argument("audio", nargs="+")
     p.add_argument("--format", choices=["txt", "json"], default="txt")
+    p.add_argument("--history", type=int, default=0, metavar="N",
+                   help="the files are one speaker's, in the order given: read each after up to N of the ones "
+                        "before it, which the encoder reads that speaker better with (default 0: each file "
+                        "alone, its answer independent of the others)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=commands_command)
 
@@ -334,9 +338,10 @@ def adapt_command(args: argparse.Namespace) -> int:
 
 def commands_command(args: argparse.Namespace) -> int:
     import torch
-    from asr.commands import CommandRecognizer
+    from asr.commands import CommandRecognizer, SpeakerHistory
     torch.set_num_threads(args.threads)
-    results = CommandRecognizer.load(args.model).recognize_files(args.audio)
+    history = SpeakerHistory(args.history) if args.history > 0 else None
+    results = CommandRecognizer.load(args.model).recognize_files(args.audio, history=history)
     for result in results:
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)

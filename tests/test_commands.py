@@ -286,6 +286,22 @@ def test_a_recording_with_no_enrollment_context_is_followed_by_copies_of_itself(
     assert self_copies(clip, 0.0) == [] and self_copies(clip[:0], 5.0) == []
 
 
+def test_a_speaker_history_keeps_the_last_recordings_most_recent_first():
+    from asr.commands import SpeakerHistory
+
+    history = SpeakerHistory(2, max_seconds=1.0)
+    assert history.recent() == []
+    clips = [np.full(8000, v, dtype=np.float32) for v in (0.1, 0.2, 0.3)]
+    for clip in clips:
+        history.add(clip)
+    assert [c[0] for c in history.recent()] == pytest.approx([0.3, 0.2])  # the oldest is gone
+    history.add(np.ones(16_001, dtype=np.float32))  # over max_seconds: a sentence would fill the window
+    history.add(np.ones(0, dtype=np.float32))
+    assert [c[0] for c in history.recent()] == pytest.approx([0.3, 0.2])
+    with pytest.raises(ValueError):
+        SpeakerHistory(0)
+
+
 def test_low_rank_adapter_starts_at_base_and_merges():
     base = torch.nn.Linear(6, 4)
     adapter = LowRankAdapter(base, rank=2)
@@ -407,8 +423,9 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     """FSDD speech through the real Whisper encoder, files in, commands out: a fresh (untrained)
     char link, adapted whole from 4 recordings each of ZERO / ONE / SIX by george and jackson,
     recognises lucas's recordings, which it never saw; a broken file gets its error and the
-    rest go on; the saved command model gives the same answers."""
-    from asr.commands import adapt_recognizer, self_copies
+    rest go on; the saved command model gives the same answers, and with a speaker history reads
+    each file after the ones before it."""
+    from asr.commands import SpeakerHistory, adapt_recognizer, self_copies
     from asr.encoder import load_encoder
     from asr.model import ASRModel, build_config
     from asr.packing import encode_utterances, encode_with_context
@@ -472,6 +489,20 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     # Each file is encoded on its own: its answer does not depend on the files passed with it.
     assert loaded.recognize_files([test[-1].audio])[0].score == results[2].score
 
+    # Opt-in: the files are one speaker's, in order; each is read after those before it, most
+    # recent first, then the enrollment context. An unreadable file is not heard.
+    history = SpeakerHistory(2)
+    heard = loaded.recognize_files([test[0].audio, str(broken), test[1].audio, test[-1].audio], history=history)
+    assert heard[0].score == results[0].score and heard[1].error  # nothing before the first
+    first, second, last = (load_audio(test[i].audio) for i in (0, 1, -1))
+    expected = recognizer.recognize_frames(encode_with_context(encoder, [last], [second, first] + loaded.context))[0]
+    assert heard[3].score == expected.score != results[2].score
+    assert [len(c) for c in history.recent()] == [len(last), len(second)]
+    # By speaker: each speaker's recordings are read after that speaker's own only.
+    by_speaker = loaded.encode_by_speaker([first, second, last], ["a", "b", "a"], 5)
+    assert torch.equal(by_speaker[1], loaded.encode([second])[0])
+    assert torch.equal(by_speaker[2], encode_with_context(encoder, [last], [first] + loaded.context)[0])
+
 
 
 def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
@@ -517,6 +548,13 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     results = json.loads(recognized.stdout)
     assert len(results) == len(test) + 2 and all(r["error"] and r["command"] == NONE for r in results[-2:])
     assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75
+    # --history: the files are one speaker's (lucas's), each read after up to 4 before it.
+    heard = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, "--history", 4, "--format", "json")
+    assert heard.returncode == 1 and "broken.wav" in heard.stderr
+    heard = json.loads(heard.stdout)
+    assert heard[0]["score"] == results[0]["score"]  # nothing heard before the first
+    assert any(a["score"] != b["score"] for a, b in zip(heard[1:len(test)], results[1:len(test)]))
+    assert np.mean([r["command"].upper() == u.text for r, u in zip(heard, test)]) >= 0.75
 
     # Enrollment recordings that cannot be used are reported and left out; the rest adapt the model.
     for word in words:
@@ -534,8 +572,8 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
 
 
 def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
-    """The recipe end to end on a few FSDD recordings: runs 0, text and 1 in results.json, the
-    model of the largest k saved, the splits written."""
+    """The recipe end to end on a few FSDD recordings: runs 0, text and 1 in results.json (and
+    again with a speaker history), the model of the largest k saved, the splits written."""
     import json
     from collections import Counter
 
@@ -547,7 +585,7 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
     out = tmp_path / "fsdd"
     assert main(["--data", str(data), "--shots", "1", "--max-test", "8", "--max-negatives", "4", "--steps", "5",
                  "--synthesized-voices", "1", "--negatives", f"an4={data.parent / 'an4' / 'test' / 'manifest.jsonl'}",
-                 "--out", str(out)]) == 0
+                 "--history", "3", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert list(results["runs"]) == ["0", "text", "1"] and results["n_test"] == 8
     assert results["runs"]["text"]["recordings"] == 0 and results["runs"]["text"]["synthesized_recordings"] == 10
@@ -567,6 +605,12 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
         assert run["calibration"]["accuracy"] == pytest.approx(right / 12, abs=1e-3), k
         assert 0 <= run["calibration"]["ece"] <= 1 and 0 < run["calibration"]["mean_confidence"] <= 1
     assert results["calibration"] == results["runs"]["1"]["calibration"]
+    # --history: each k scored again, each speaker's recordings read after that speaker's earlier ones.
+    assert results["history"]["size"] == 3 and list(results["history"]["accuracy"]) == ["0", "text", "1"]
+    for k, by_speaker in results["history"]["accuracy_by_speaker"].items():
+        pooled = sum(by_speaker[s] * per_speaker[s] for s in by_speaker) / sum(per_speaker[s] for s in by_speaker)
+        assert pooled == pytest.approx(results["history"]["accuracy"][k], abs=1e-3), k
+        assert 0 <= results["history"]["false_accept"][k] <= 1
     decisions = json.loads((out / "decisions.json").read_text())  # every recording's answer, per k
     assert list(decisions) == ["0", "text", "1"]
     for k, rows in decisions.items():

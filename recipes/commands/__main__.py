@@ -17,7 +17,10 @@ source of out-of-grammar speech, at the threshold each model learned from its ow
                (keywords has only ALEXA / COMPUTER / JARVIS: `--commands ALEXA,COMPUTER` makes
                JARVIS the out-of-grammar word).
 Accuracy is also given per test speaker (`accuracy_by_speaker`); to hold out one speaker, enroll
-all the others: `--enroll-speakers george,jackson,lucas` tests nicolas alone.
+all the others: `--enroll-speakers george,jackson,lucas` tests nicolas alone. With `--history M`
+every k is scored a second time as a device that keeps each user's last M recordings would
+(`asr commands --history`): each speaker's recordings, test and out-of-grammar, read in list
+order, each after up to M of that speaker's earlier ones (`results.json`: "history").
 Writes OUT/results.json, OUT/splits.json (the exact test and negative recordings, which
 benchmarks/commands_peers.py scores with pocketsphinx), OUT/decisions.json (per k, every
 recording's answer, best command, score and confidence: where the errors are) and, for the
@@ -166,6 +169,19 @@ def encode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray]
     return [recognizer.encode([audio])[0] for audio in tqdm(audios, desc=desc, unit="rec")]
 
 
+def with_history(recognizer: CommandRecognizer, size: int, audios: dict[str, list[np.ndarray]],
+                 speakers: dict[str, list[str | None]], truths: list[str], decoded: dict, paths: dict) -> dict:
+    """The run's figures when each speaker's recordings (test, and each out-of-grammar source)
+    are read in list order, each after up to `size` of that speaker's earlier ones
+    (`CommandRecognizer.encode_by_speaker`): what a device that keeps a SpeakerHistory would answer."""
+    frames = {name: recognizer.encode_by_speaker(clips, speakers[name], size)
+              for name, clips in tqdm(audios.items(), desc=f"history {size}", unit="set")}
+    negatives = {name: f for name, f in frames.items() if name != "test"}
+    figures, _ = evaluate(recognizer, frames["test"], truths, negatives, speakers["test"], decoded, paths)
+    kept = ("accuracy", "accuracy_by_speaker", "top1_accuracy", "rejected", "false_accept", "false_accept_by_source")
+    return {"size": size, **{key: figures[key] for key in kept}}
+
+
 def decode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray], desc: str
                          ) -> list[torch.Tensor] | None:
     """`CommandRecognizer.decoder_scores` with a progress bar (None when the decoder is not used).
@@ -230,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder-weight", type=float, default=None,
                         help="weight of Whisper's decoder's score of each command, added to the chain's (0: the "
                              "chain alone; default: the weight the base model's zero-shot threshold was fitted at)")
+    parser.add_argument("--history", type=int, default=0,
+                        help="also score each k with every speaker's recordings read in order, each after up to "
+                             "this many of the speaker's earlier ones (asr commands --history; 0: not)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -279,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
                                            decoder_weight=args.decoder_weight))
     if args.packed and base.config.decoder_weight:
         parser.error("--packed scores the chain alone: add --decoder-weight 0")
+    if args.packed and args.history:
+        parser.error("--history reads each recording in a window of its own: drop --packed")
     decoded: dict[str, list[torch.Tensor] | None] = {}
     if args.packed:  # the old way: test recordings packed with each other, through the feature cache
         test_encoded = encode_corpus(test, encoder, cache, progress=True)
@@ -314,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = {"test": [u.audio for u in test_kept], **{s: [u.audio for u in utts] for s, utts in negative_kept.items()}}
     runs, decisions = {}, {}
     runs["0"], decisions["0"] = evaluate(base, test_frames, truths, negative_frames, speakers, decoded, paths)
+    if args.history:
+        history_audio = {"test": test_audio, **negative_audio}
+        history_speakers = {"test": speakers, **{s: [u.speaker for u in utts] for s, utts in negative_kept.items()}}
+        runs["0"]["history"] = with_history(base, args.history, history_audio, history_speakers, truths, decoded, paths)
     print(f"k=0 {runs['0']}", flush=True)
     config = AdaptConfig(steps=args.steps, threads=args.threads, seed=args.seed, context_seconds=args.context_seconds,
                          synthesized_voices=args.synthesized_voices, trim_copies=args.trim_copies)
@@ -334,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         runs[str(k)], decisions[str(k)] = evaluate(recognizer, test_frames, truths, negative_frames, speakers,
                                                    decoded, paths)
         runs[str(k)].update(summary)
+        if args.history:
+            runs[str(k)]["history"] = with_history(recognizer, args.history, history_audio, history_speakers,
+                                                   truths, decoded, paths)
         print(f"k={k} {runs[str(k)]}", flush=True)
     recognizer.save(out / "model")
     write_json_atomically(out / "splits.json", splits)
@@ -346,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
     results["false_accepts"] = {k: {"all": round(run["false_accept"], 4),
                                     **{source: round(rate, 4) for source, rate in run["false_accept_by_source"].items()}}
                                 for k, run in runs.items()}
+    if args.history:
+        results["history"] = {"size": args.history,
+                              "accuracy": {k: round(run["history"]["accuracy"], 4) for k, run in runs.items()},
+                              "accuracy_by_speaker": {k: run["history"]["accuracy_by_speaker"] for k, run in runs.items()},
+                              "false_accept": {k: round(run["history"]["false_accept"], 4) for k, run in runs.items()}}
     results["false_accept"] = runs[largest]["false_accept"]
     results["false_accept_by_source"] = runs[largest]["false_accept_by_source"]
     results["calibration"] = runs[largest]["calibration"]
@@ -364,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
           f"adapt {results['adapt_seconds']} s  -> {out / 'results.json'}")
     if any(results["accuracy_by_speaker"].values()):
         print(f"accuracy by test speaker {results['accuracy_by_speaker']}")
+    if args.history:
+        print(f"with each speaker's last {args.history} recordings before each one: accuracy "
+              f"{results['history']['accuracy']}  false accepts {results['history']['false_accept']}")
     return 0
 
 

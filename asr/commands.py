@@ -523,9 +523,9 @@ class SpeakerHistory:
     Whisper's encoder reads a speaker better beside more of the same speaker: FSDD digits of
     speakers not enrolled, k = 5, each read after up to 30 of the speaker's earlier recordings,
     869 -> 888 of 900 right, with no more out-of-grammar speech accepted; the same number of
-    another speaker's recordings gave nothing (benchmarks/RESULTS.md, "The speaker's own earlier
-    recordings"). Only unlabeled audio is kept, nothing is trained on it, and an answer then
-    depends on the recordings before it, which is why it is not the default.
+    another speaker's recordings gave nothing. 30 was chosen on dev speakers (benchmarks/RESULTS.md,
+    "A speaker history, opt-in"). Only unlabeled audio is kept, nothing is trained on it, and an
+    answer then depends on the recordings before it, which is why it is not the default.
 
     A recording longer than `max_seconds` is not kept: it would take the window's room.
     """

@@ -10,6 +10,11 @@ decoder scores are the run's own; only the encoder's context changes.
 
     python benchmarks/probes_s29/speaker_context.py exp/fsdd_s27_old_seed0 --m 10,30
     python benchmarks/probes_s29/speaker_context.py exp/fsdd_s27_old_seed0 --m 10 --negatives
+    python benchmarks/probes_s29/speaker_context.py exp/fsdd_s27_old_seed0 --m 30 --controls   # session 30
+
+`--controls` (session 30): is it the speaker's own audio, or any more digits? Each recording is
+read instead after the M recordings before it by the *other* test speaker(s), or after as many of
+the k = 5 enrollment recordings as fit in the window (one per command in turn).
 
 RUN is a `recipes.commands` output folder (its splits.json and k = 5 model).
 """
@@ -23,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.commands import NONE, CommandRecognizer
+from asr.commands import NONE, CommandRecognizer, choose_context
 from asr.packing import encode_with_context
 from features.audio import load_audio
 
@@ -44,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run")
     parser.add_argument("--m", default="10", help="earlier recordings of the speaker, comma-separated")
     parser.add_argument("--negatives", action="store_true", help="score the out-of-grammar recordings instead")
+    parser.add_argument("--controls", action="store_true", help="other speakers' recordings, more enrollment ones")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -71,6 +77,15 @@ def main(argv: list[str] | None = None) -> int:
               + f"; wrong: {' '.join(wrong)}", flush=True)
 
     report("enrollment context (as shipped)", [enrollment] * len(rows))
+    if args.controls:
+        for m in (int(x) for x in args.m.split(",")):
+            others = [[audios[j] for j in range(i) if speakers[j] != speakers[i]][-m:] for i in range(len(rows))]
+            report(f"{m} earlier of the other test speaker(s)", others)
+        shots = splits["shots"]["5"]
+        commands = recognizer.config.commands
+        every_shot = choose_context([load_audio(r["audio"]) for r in shots], [commands.index(r["text"]) for r in shots], 30.0)
+        report(f"enrollment recordings, as many of {len(every_shot)} as fit", [every_shot] * len(rows))
+        return 0
     for m in (int(x) for x in args.m.split(",")):
         earlier = earlier_of_same_speaker(audios, speakers, m)
         report(f"{m} earlier of the speaker, then enrollment", [e + enrollment for e in earlier])

@@ -27,6 +27,7 @@ from asr.commands import NONE, CommandRecognizer
 from asr.text import normalize_text
 from features.audio import load_audio
 from features.manifest import read_corpus
+from recipes.commands.__main__ import utterance_rows
 
 DIGITS = {"ZERO", "OH", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"}
 
@@ -40,8 +41,7 @@ def dev_negative_rows(spec: str, every: int, offset: int, limit: int) -> tuple[s
     name, _, manifest = spec.partition("=")
     utterances = [u for u in read_corpus(manifest)[offset::every] if u.text and normalize_text(u.text) not in DIGITS]
     utterances = utterances[:limit] if limit else utterances
-    return (name, [{"id": u.id, "audio": u.audio, "text": u.text} for u in utterances],
-            {u.id: str(u.speaker) for u in utterances if u.speaker is not None})
+    return (name, utterance_rows(utterances), {u.id: str(u.speaker) for u in utterances if u.speaker is not None})
 
 
 def main(argv: list[str] | None = None) -> int:

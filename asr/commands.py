@@ -50,7 +50,7 @@ from asr.lexicon import Lexicon
 from asr.model import CONFIG_FILE, FORMAT_VERSION, PER_LABEL_COMMAND_SCORES, ASRModel
 from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context
 from asr.text import Vocabulary, normalize_text
-from asr.whisper_decoder import WhisperTextScorer, short_window_frames
+from asr.whisper_decoder import NUMBER_WORDS, WhisperTextScorer, short_window_frames
 from features.audio import SAMPLE_RATE, AudioError, load_audio
 from features.augment import SpecAugmentConfig, add_noise, spec_augment, time_stretch, trim_quiet_edges
 from features.manifest import read_corpus
@@ -60,6 +60,8 @@ COMMANDS_FILE = "commands.json"
 BASE_LINKS_FILE = "base_links.safetensors"
 CONTEXT_FILE = "context_audio.safetensors"  # enrollment recordings each recording is encoded with
 NONE = "none"
+# The spoken digits: FSDD's commands, and the short words the zero-shot threshold is fitted for.
+DIGITS = NUMBER_WORDS[:10]
 MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
 # A longer file is refused, not scored: a command is a few seconds, Whisper's decoder reads one
 # 30-s window, and a 10-min file took 8.5 GB and 107 s to answer "none".

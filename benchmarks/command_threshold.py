@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from asr.commands import fit_zero_shot_threshold_by_source  # noqa: E402
+from asr.commands import DIGITS, fit_zero_shot_threshold_by_source  # noqa: E402
 from asr.model import CONFIG_FILE, ASRModel, model_dir, write_json_atomically  # noqa: E402
-from recipes.general.__main__ import DIGITS, SHARED, threshold_inputs  # noqa: E402
+from recipes.general.__main__ import SHARED, threshold_inputs  # noqa: E402
 
 
 def main() -> None:

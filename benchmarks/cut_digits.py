@@ -25,13 +25,13 @@ import torch
 from tqdm import tqdm
 
 from asr.alignment import align_words
+from asr.commands import DIGITS
 from asr.model import ASRModel
 from asr.packing import encode_utterances
 from asr.text import normalize_text
 from features.audio import SAMPLE_RATE, load_audio
 from features.manifest import read_corpus
 
-DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

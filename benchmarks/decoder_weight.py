@@ -19,14 +19,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from asr.commands import CommandConfig, CommandRecognizer, most_permissive_threshold  # noqa: E402
+from asr.commands import DIGITS, CommandConfig, CommandRecognizer, most_permissive_threshold  # noqa: E402
 from asr.model import ASRModel  # noqa: E402
 from asr.whisper_decoder import WhisperTextScorer, short_window_frames  # noqa: E402
 from features.audio import load_audio  # noqa: E402
 from features.manifest import read_corpus  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from asr.commands import DIGITS
 from asr.encoder import default_whisper_dir, load_encoder
 from asr.whisper_decoder import WhisperTextScorer, short_window_frames, written_forms
 from features.audio import load_audio
@@ -13,7 +14,6 @@ from features.librispeech import read_subset
 from features.manifest import read_corpus
 from tests.conftest import shared_or_skip
 
-DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from asr.cli import exit_code_of
-from asr.commands import CommandConfig, CommandRecognizer, fit_zero_shot_threshold_by_source
+from asr.commands import DIGITS, CommandConfig, CommandRecognizer, fit_zero_shot_threshold_by_source
 from features.audio import load_audio
 from asr.lm import LM_FILE, WORDS_FILE
 from asr.model import (CONFIG_FILE, WEIGHTS_FILE, ASRModel, model_dir, write_dir_atomically, write_json,
@@ -44,8 +44,6 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
 CARD_FILE = "MODEL_CARD.md"
 RUNS_FILE = "runs.txt"  # OUT/runs.txt: the training commands run on OUT, in order
-# The command list the zero-shot threshold is fitted for: short words, as commands are.
-DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 # Whisper's decoder's weight in voice-command scores for the shipped model (CommandConfig.decoder_weight),
 # chosen on FSDD's george + jackson against AN4 train and speechocean762 train sentences
 # (benchmarks/RESULTS.md, "Whisper's decoder as a second scorer"; 1.0 since the chain's ratio is

@@ -116,7 +116,7 @@ def encode_pieces(encoder: torch.nn.Module, samples: list[np.ndarray]) -> list[t
     for row, audio in enumerate(samples):
         batch[row, :len(audio)] = torch.from_numpy(audio)
     with torch.inference_mode():
-        frames = encoder(batch)
+        frames = encoder.encode_first(batch, max(encoder.frames_for(len(audio)) for audio in samples))
     return [frames[row, :encoder.frames_for(len(audio))].float().clone() for row, audio in enumerate(samples)]
 
 
@@ -166,17 +166,17 @@ def encode_utterances(
     for first in range(0, n_windows, batch_windows):
         group = by_window[first:first + batch_windows]
         batch = torch.zeros(len(group), window)
+        spans = []  # (row, piece, first kept frame, frames kept)
         for row, window_pieces in enumerate(group):
             for p in window_pieces:
                 batch[row, p.offset:p.offset + p.audio_end - p.audio_start] = torch.from_numpy(
                     audios[p.item][p.audio_start:p.audio_end])
-        with torch.inference_mode():
-            frames = encoder(batch)
-        for row, window_pieces in enumerate(group):
-            for p in window_pieces:
                 start = (p.offset + p.keep_start - p.audio_start) // hop
-                count = encoder.frames_for(p.keep_end) - encoder.frames_for(p.keep_start)
-                kept[p.item].append((p.keep_start, frames[row, start:start + count].float().clone()))
+                spans.append((row, p, start, encoder.frames_for(p.keep_end) - encoder.frames_for(p.keep_start)))
+        with torch.inference_mode():
+            frames = encoder.encode_first(batch, max(start + count for _, _, start, count in spans))
+        for row, p, start, count in spans:
+            kept[p.item].append((p.keep_start, frames[row, start:start + count].float().clone()))
         bar.update(len(group))
     bar.close()
     return [torch.cat([f for _, f in sorted(kept[i], key=lambda kf: kf[0])]) for i in range(len(audios))]
@@ -219,8 +219,8 @@ def encode_with_context(encoder: torch.nn.Module, audios: Iterable[np.ndarray],
             batch[0, start:start + len(clip)] = torch.from_numpy(clip)
             start = _align_up(start + len(clip) + gap, hop)
         with torch.inference_mode():
-            frames = encoder(batch)
-        results.append(frames[0, :encoder.frames_for(len(audio))].float().clone())
+            frames = encoder.encode_first(batch, encoder.frames_for(len(audio)))
+        results.append(frames[0].float().clone())
     return results
 
 

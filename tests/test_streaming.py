@@ -174,10 +174,11 @@ def test_streamed_file_gives_the_words_of_the_whole_signal(tmp_path, an4_test_ma
 
 PEAK_RSS_SCRIPT = textwrap.dedent("""
     import resource, sys, torch
+    from asr.encoder import FrozenEncoder
     from asr.model import ASRModel, build_config
     from asr.transcribe import Transcriber
 
-    class Blocks(torch.nn.Module):  # a Whisper-shaped window encoder that costs nothing
+    class Blocks(FrozenEncoder):  # a Whisper-shaped window encoder that costs nothing
         name, sample_rate, frame_rate, window_samples, dim = "blocks", 16000, 50.0, 480000, 8
         def frames_for(self, n):
             return -(-n // 320)

@@ -6,12 +6,13 @@ the model's own context. Scores a `recipes.commands` output folder (its splits.j
 model) at each M, test recordings and out-of-grammar ones alike, at the model's own thresholds:
 
     python benchmarks/speaker_history.py exp/fsdd --m 0,10,30
-    python benchmarks/speaker_history.py exp/fsdd --m 0,30 --dev-negatives \\
-        an4_train=../shared/data/an4/train/manifest.jsonl so762_train=../shared/data/speechocean762/train/manifest.jsonl
+    python benchmarks/speaker_history.py exp/fsdd --m 0,30 --dev-negatives 150
 
-A recording's speaker is the one its corpus manifest names (the run's data, or a dev-negative
-manifest), else the folder it lies in. `--dev-negatives` adds out-of-grammar speech that no run
-scores: every 5th utterance from the 4th (`--every`, `--offset`), lone digit words left out.
+A recording's speaker is the one its corpus manifest names (the run's data, or the dev
+negatives' manifests), else the folder it lies in. `--dev-negatives N` adds out-of-grammar speech
+that no run scores and no threshold is fitted on: N AN4 train and N speechocean762 train
+utterances, the general recipe's `threshold_negatives` from `--offset` 3 (every 5th by id, lone
+digits left out; the zero-shot threshold is fitted on those from 0).
 """
 from __future__ import annotations
 
@@ -24,34 +25,31 @@ import numpy as np
 import torch
 
 from asr.commands import NONE, CommandRecognizer
-from asr.text import normalize_text
 from features.audio import load_audio
 from features.manifest import read_corpus
 from recipes.commands.__main__ import utterance_rows
-
-DIGITS = {"ZERO", "OH", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"}
+from recipes.general.__main__ import SHARED, threshold_negatives
 
 
 def speaker_of(row: dict, named: dict[str, str]) -> str:
     return named.get(row["id"]) or Path(row["audio"]).parent.name
 
 
-def dev_negative_rows(spec: str, every: int, offset: int, limit: int) -> tuple[str, list[dict], dict[str, str]]:
-    """NAME=MANIFEST -> its name, every `every`-th utterance from `offset` that is not a lone digit, and their speakers."""
-    name, _, manifest = spec.partition("=")
-    utterances = [u for u in read_corpus(manifest)[offset::every] if u.text and normalize_text(u.text) not in DIGITS]
-    utterances = utterances[:limit] if limit else utterances
-    return (name, utterance_rows(utterances), {u.id: str(u.speaker) for u in utterances if u.speaker is not None})
+def dev_negative_sets(count: int, offset: int) -> tuple[dict[str, list[dict]], dict[str, str]]:
+    """`count` each of AN4 train and speechocean762 train, as rows by source, and their speakers."""
+    by_source = {f"{source}_train": utterances[:count]
+                 for source, utterances in threshold_negatives(SHARED, count, offset).items()}
+    speakers = {u.id: str(u.speaker) for utterances in by_source.values() for u in utterances if u.speaker is not None}
+    return {source: utterance_rows(utterances) for source, utterances in by_source.items()}, speakers
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a recipes.commands output folder")
     parser.add_argument("--m", default="0,10,30", help="history sizes, comma-separated (0: none, as shipped)")
-    parser.add_argument("--dev-negatives", nargs="*", default=[], metavar="NAME=MANIFEST")
-    parser.add_argument("--every", type=int, default=5)
-    parser.add_argument("--offset", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=200, help="dev negatives per manifest (0: all)")
+    parser.add_argument("--dev-negatives", type=int, default=0, metavar="N",
+                        help="add N AN4 train and N speechocean762 train utterances as out-of-grammar speech")
+    parser.add_argument("--offset", type=int, default=3, help="which every-5th slice the dev negatives are (1-4)")
     parser.add_argument("--no-run-negatives", action="store_true", help="skip the run's own out-of-grammar speech")
     parser.add_argument("--json", default=None, help="write the figures here")
     parser.add_argument("--threads", type=int, default=2)
@@ -66,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     sets = {"test": splits["test"]}
     if not args.no_run_negatives:
         sets.update(splits["negatives"])
-    for spec in args.dev_negatives:
-        name, rows, speakers = dev_negative_rows(spec, args.every, args.offset, args.limit)
-        sets[name], named = rows, {**named, **speakers}
+    if args.dev_negatives:
+        dev_sets, dev_speakers = dev_negative_sets(args.dev_negatives, args.offset)
+        sets.update(dev_sets)
+        named = {**named, **dev_speakers}
     audio = {name: [load_audio(r["audio"], max_seconds=30) for r in rows] for name, rows in sets.items()}
     decoded = {name: recognizer.decoder_scores(clips) for name, clips in audio.items()}
 

@@ -179,8 +179,8 @@ class WhisperEncoder(nn.Module):
 
     `frames`: only the first `frames` outputs. The last block then runs its queries, attention
     and MLP for those alone (its keys and values still come from the whole window), so they are
-    what the full pass gives up to float32 rounding (GEMMs of other shapes; under 1e-5 on outputs
-    of about 10), for about a third less work on a one-second clip.
+    what the full pass gives up to float32 rounding (GEMMs of other shapes; about 1e-5 on outputs
+    of about 10), for a quarter less encoder time on a command clip (benchmarks/encode_first.py).
     device="meta" builds it without allocating or initialising weights, for loading.
     """
 

@@ -146,7 +146,9 @@ def encode_utterances(
     """Frames (n_frames, dim) of each utterance, packed into as few encoder windows as fit.
 
     `encoder` follows asr.encoder.FrozenEncoder: `window_samples` (None for encoders that take any
-    length), `frames_for(n_samples)`, and forward(audio (B, samples)) -> (B, frames, dim).
+    length), `frames_for(n_samples)`, forward(audio (B, samples)) -> (B, frames, dim), and
+    `encode_first(audio, n)`, its first n frames (a window's frames past the last kept one are
+    never needed).
     """
     if not audios:
         return []

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 DEFAULT_ENCODER = "whisper-tiny.en"
 DEFAULT_WHISPER_NAME = "whisper-tiny.en-ct2"
+CUT_SUFFIX = "+cut"  # on a Whisper spec: windows cut after their audio (WhisperAudioEncoder.cut_pad_samples)
+CUT_PAD_SECONDS = 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -46,6 +48,9 @@ class FrozenEncoder(nn.Module, abc.ABC):
       dim: size of each output frame.
       window_samples: when set, the model only sees fixed windows of this many samples; longer
         audio is cut into consecutive windows and their outputs are concatenated.
+      cut_windows: when true, a window need not be filled: audio shorter than `window_samples`
+        is read as it is (the encoder adds what padding it wants), so callers feed each window
+        only as long as its audio. A chain must be trained on the frames of the same mode.
     """
 
     name: str
@@ -53,6 +58,7 @@ class FrozenEncoder(nn.Module, abc.ABC):
     frame_rate: float
     dim: int
     window_samples: int | None = None
+    cut_windows: bool = False
 
     def freeze(self) -> FrozenEncoder:
         self.requires_grad_(False)
@@ -357,9 +363,16 @@ def whisper_frames_for(n_samples: int) -> int:
 
 
 class WhisperAudioEncoder(FrozenEncoder):
-    """Raw audio -> log-mel -> Whisper encoder, over consecutive 30-s windows."""
+    """Raw audio -> log-mel -> Whisper encoder, over consecutive 30-s windows.
 
-    def __init__(self, encoder: WhisperEncoder, name: str, max_windows: int = 4, model_dir: str | None = None):
+    `cut_pad_samples`: audio shorter than a window is read in a window cut to its length plus
+    this much silence, instead of zero-padded to 30 s (Whisper's own way). A 3-s file then costs
+    a tenth of the attention and MLP work, and its frames depend on nothing but itself; but they
+    differ from a full window's, so a chain must be trained on them (spec "whisper-tiny.en+cut").
+    """
+
+    def __init__(self, encoder: WhisperEncoder, name: str, max_windows: int = 4, model_dir: str | None = None,
+                 cut_pad_samples: int | None = None):
         super().__init__()
         self.encoder = encoder
         self.name = name
@@ -368,17 +381,22 @@ class WhisperAudioEncoder(FrozenEncoder):
         self.frame_rate = SAMPLE_RATE / (2 * HOP_LENGTH)
         self.window_samples = 2 * HOP_LENGTH * encoder.config.n_ctx
         self.max_windows = max_windows
+        self.cut_pad_samples = cut_pad_samples
+        self.cut_windows = cut_pad_samples is not None
         self.register_buffer("mel_filters", mel_filters(encoder.config.n_mels), persistent=False)
         self.freeze()
 
     @classmethod
-    def from_ct2(cls, model_dir: str | os.PathLike | None = None, name: str | None = None) -> WhisperAudioEncoder:
+    def from_ct2(cls, model_dir: str | os.PathLike | None = None, name: str | None = None,
+                 cut: bool = False) -> WhisperAudioEncoder:
         default_dir = default_whisper_dir()
         model_dir = model_dir or default_dir
         if name is None:
             same = os.path.realpath(model_dir) == os.path.realpath(default_dir)
             name = DEFAULT_WHISPER_NAME if same else f"whisper-ct2:{os.path.realpath(model_dir)}"
-        return cls(load_whisper_ct2(model_dir), name, model_dir=os.fspath(model_dir))
+            name += CUT_SUFFIX if cut else ""
+        pad = int(CUT_PAD_SECONDS * SAMPLE_RATE) if cut else None
+        return cls(load_whisper_ct2(model_dir), name, model_dir=os.fspath(model_dir), cut_pad_samples=pad)
 
     def frames_for(self, n_samples: int) -> int:
         return whisper_frames_for(n_samples)
@@ -388,15 +406,28 @@ class WhisperAudioEncoder(FrozenEncoder):
         mel = log_mel_spectrogram(audio, self.encoder.config.n_mels, self.mel_filters)
         return self.encoder(mel, frames)
 
+    def cut_window(self, audio: torch.Tensor) -> torch.Tensor:
+        """(N, samples <= window) -> the same audio followed by `cut_pad_samples` of zeros (up to
+        a whole encoder frame, at most a window)."""
+        step = 2 * HOP_LENGTH
+        total = min(self.window_samples, -(-(audio.shape[-1] + self.cut_pad_samples) // step) * step)
+        return F.pad(audio, (0, total - audio.shape[-1]))
+
     def encode_first(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
+        if self.cut_windows and audio.shape[-1] <= self.window_samples:
+            return self.encode_window(self.cut_window(audio), n_frames)
         if audio.shape[-1] != self.window_samples:
             return super().encode_first(audio, n_frames)
         return self.encode_window(audio, n_frames)
 
     def forward(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         # Zero padding is what Whisper itself does to fill a window, so `lengths` is not needed.
-        return encode_in_windows(self.encode_window, audio, self.window_samples,
-                                 self.frames_for(audio.shape[-1]), self.max_windows)
+        # With cut windows, audio of up to one window is read in a cut one; longer audio (which
+        # the packing never passes in one piece) in whole windows.
+        n_frames = self.frames_for(audio.shape[-1])
+        if self.cut_windows and audio.shape[-1] <= self.window_samples:
+            return self.encode_first(audio, n_frames)
+        return encode_in_windows(self.encode_window, audio, self.window_samples, n_frames, self.max_windows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,9 +568,14 @@ def _extractor_flag(extractor: object | None, attribute: str, default: bool) -> 
 
 def load_encoder(spec: str = DEFAULT_ENCODER) -> FrozenEncoder:
     """'whisper-tiny.en' (the bundled CTranslate2 weights), a CTranslate2 Whisper directory,
-    or a Hugging Face hub id / local model directory."""
-    if spec in (DEFAULT_ENCODER, DEFAULT_WHISPER_NAME):
-        return WhisperAudioEncoder.from_ct2()
-    if os.path.isfile(os.path.join(spec, "model.bin")):
-        return WhisperAudioEncoder.from_ct2(spec)
+    or a Hugging Face hub id / local model directory. "+cut" after either Whisper spec reads
+    short audio in cut windows (WhisperAudioEncoder.cut_pad_samples)."""
+    cut = spec.endswith(CUT_SUFFIX)
+    base = spec[: -len(CUT_SUFFIX)] if cut else spec
+    if base in (DEFAULT_ENCODER, DEFAULT_WHISPER_NAME):
+        return WhisperAudioEncoder.from_ct2(cut=cut)
+    if os.path.isfile(os.path.join(base, "model.bin")):
+        return WhisperAudioEncoder.from_ct2(base, cut=cut)
+    if cut:
+        raise ValueError(f"{spec}: cut windows ({CUT_SUFFIX}) are for Whisper CTranslate2 encoders only")
     return HFEncoder(spec)

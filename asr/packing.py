@@ -9,13 +9,17 @@ its neighbours: for utterances of a second or more little (AN4 test, greedy WER 
 with other test clips, 75.3 % each alone; benchmarks/RESULTS.md, "One recording at a time").
 Audio longer than a window is cut into overlapping windows; only the centre of each (the part
 with context on both sides) is kept, so nothing is lost or doubled at the seams.
+
+An encoder with `cut_windows` reads a window only as long as its audio: there nothing is packed
+(each piece is a window of its own, about as cheap as packing) and each window is encoded alone,
+so a file's frames never depend on the others.
 """
 from __future__ import annotations
 
 import math
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
@@ -110,7 +114,7 @@ def stream_pieces(blocks: Iterable[np.ndarray], window: int, context: int, hop: 
 def encode_pieces(encoder: torch.nn.Module, samples: list[np.ndarray]) -> list[torch.Tensor]:
     """Frames (frames_for(len), dim) of each piece of audio, each in a window of its own at
     offset 0 (padded to the encoder's window when it has one)."""
-    if encoder.window_samples is None:
+    if encoder.window_samples is None or encoder.cut_windows:
         return [_encode_whole(encoder, audio) for audio in samples]
     batch = torch.zeros(len(samples), encoder.window_samples)
     for row, audio in enumerate(samples):
@@ -157,7 +161,10 @@ def encode_utterances(
     window, context, hop = window_geometry(encoder)
     gap = _align_up(int(GAP_SECONDS * encoder.sample_rate), hop)
     pieces = [p for i, audio in enumerate(audios) for p in split_long(i, len(audio), window, context, hop)]
-    placed = pack(pieces, window, gap, hop)
+    if encoder.cut_windows:  # a window each, as long as its piece
+        placed, batch_windows = [replace(p, window=i) for i, p in enumerate(pieces)], 1
+    else:
+        placed = pack(pieces, window, gap, hop)
     n_windows = 1 + max(p.window for p in placed)
     by_window: list[list[Piece]] = [[] for _ in range(n_windows)]
     for piece in placed:
@@ -167,7 +174,8 @@ def encode_utterances(
     bar = tqdm(total=n_windows, disable=not progress, desc="encode", unit="window")
     for first in range(0, n_windows, batch_windows):
         group = by_window[first:first + batch_windows]
-        batch = torch.zeros(len(group), window)
+        used = max(p.offset + p.audio_end - p.audio_start for pieces_in in group for p in pieces_in)
+        batch = torch.zeros(len(group), used if encoder.cut_windows else window)
         spans = []  # (row, piece, first kept frame, frames kept)
         for row, window_pieces in enumerate(group):
             for p in window_pieces:
@@ -215,11 +223,15 @@ def encode_with_context(encoder: torch.nn.Module, audios: Iterable[np.ndarray],
             continue
         batch = torch.zeros(1, window)
         batch[0, :len(audio)] = torch.from_numpy(audio)
+        used = len(audio)
         for clip in context:
             if start + len(clip) > window:
                 break
             batch[0, start:start + len(clip)] = torch.from_numpy(clip)
-            start = _align_up(start + len(clip) + gap, hop)
+            used = start + len(clip)
+            start = _align_up(used + gap, hop)
+        if encoder.cut_windows:
+            batch = batch[:, :used]
         with torch.inference_mode():
             frames = encoder.encode_first(batch, encoder.frames_for(len(audio)))
         results.append(frames[0].float().clone())

@@ -67,7 +67,8 @@ class Transcriber:
     beam: BeamConfig | None = None  # beam search settings; from_dir reads MODEL/beam.json if there
     pack: bool = False  # short files several to an encoder window: about 5x less encoder time, but
     # the encoder attends across the window, so a file's text then depends on its neighbours
-    # (benchmarks/RESULTS.md, "A file's text must not depend on the files beside it")
+    # (benchmarks/RESULTS.md, "A file's text must not depend on the files beside it"). No effect
+    # with a cut-window encoder (asr.encoder.CUT_SUFFIX): each file alone costs about as little.
     _decode: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -307,7 +308,8 @@ def evaluate(transcriber: Transcriber, utterances: list[Utterance]) -> dict:
         "elapsed_seconds": round(elapsed, 3),
         "rtf": round(elapsed / audio_seconds, 5) if audio_seconds else None,
         "decoder": transcriber.decoder,
-        "packed": transcriber.pack,  # short files shared encoder windows: their texts depend on each other
+        # short files shared encoder windows: their texts depend on each other (never with cut windows)
+        "packed": transcriber.pack and not transcriber.model.encoder.cut_windows,
         "errors": [t.error for t in transcripts if t.error],
     })
     return report

@@ -246,3 +246,5 @@ def test_load_encoder_from_local_hf_dir(tmp_path):
     assert isinstance(encoder, HFEncoder) and encoder.name == f"hf:{tmp_path}"
     with torch.inference_mode():
         assert encoder(torch.zeros(1, 16_000)).shape == (1, math.floor(16_000 / 320) - 1, 32)
+    with pytest.raises(ValueError, match=r"\+cut"):
+        load_encoder(f"{tmp_path}+cut")  # cut windows are Whisper's alone

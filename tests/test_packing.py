@@ -119,6 +119,31 @@ def test_whisper_frames_of_packed_speech_match_speech_alone(an4_test_manifest):
     assert similarity.mean() > 0.95, similarity.mean()
 
 
+def test_whisper_cut_windows_read_each_file_alone_in_its_own_length(an4_test_manifest):
+    """'+cut': every file (and every packing path) gets a window of its own, as long as the file
+    plus the encoder's pad, so its frames are the same whatever is passed with it."""
+    from asr.encoder import CUT_PAD_SECONDS, load_encoder
+    encoder = load_encoder("whisper-tiny.en+cut")
+    assert encoder.cut_windows and encoder.name.endswith("+cut")
+    audios = [load_audio(u.audio) for u in read_manifest(an4_test_manifest)[:4]]
+    together = encode_utterances(encoder, audios)
+    for audio, frames in zip(audios, together):
+        alone = encode_utterances(encoder, [audio])[0]
+        assert frames.shape == (encoder.frames_for(len(audio)), encoder.dim)
+        assert torch.equal(frames, alone)
+    with_context = encode_with_context(encoder, audios[:1], [])  # no context: the file alone
+    assert torch.equal(with_context[0], together[0])
+    # The pad is what the encoder reads after the audio: a longer window gives other frames.
+    window = encoder.cut_window(torch.from_numpy(audios[0])[None])
+    assert window.shape[-1] - len(audios[0]) in range(int(CUT_PAD_SECONDS * 16_000), int(CUT_PAD_SECONDS * 16_000) + 320)
+    longer = torch.nn.functional.pad(window, (0, 16_000))
+    with torch.inference_mode():
+        other = encoder.encode_window(longer)[0, :len(together[0])]
+    assert not torch.allclose(other, together[0], atol=1e-3)
+    full = load_encoder("whisper-tiny.en")
+    assert not torch.allclose(encode_utterances(full, audios[:1])[0], together[0], atol=1e-2)
+
+
 def test_map_windows_keeps_order_bounds_work_ahead_and_restores_threads():
     threads_before = torch.get_num_threads()
     consumed: list[int] = []

@@ -113,7 +113,8 @@ def stream_pieces(blocks: Iterable[np.ndarray], window: int, context: int, hop: 
 
 def encode_pieces(encoder: torch.nn.Module, samples: list[np.ndarray]) -> list[torch.Tensor]:
     """Frames (frames_for(len), dim) of each piece of audio, each in a window of its own at
-    offset 0 (padded to the encoder's window when it has one)."""
+    offset 0 (padded to the encoder's window when it has one; an encoder with cut windows pads it
+    itself, as little as it reads)."""
     if encoder.window_samples is None or encoder.cut_windows:
         return [_encode_whole(encoder, audio) for audio in samples]
     batch = torch.zeros(len(samples), encoder.window_samples)

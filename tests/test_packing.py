@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from asr.encoder import FrozenEncoder
-from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context, map_windows, pack, split_long
+from asr.packing import (GAP_SECONDS, encode_pieces, encode_utterances, encode_with_context, map_windows, pack,
+                         split_long)
 from features.audio import load_audio
 from features.manifest import read_manifest
 
@@ -133,6 +134,8 @@ def test_whisper_cut_windows_read_each_file_alone_in_its_own_length(an4_test_man
         assert torch.equal(frames, alone)
     with_context = encode_with_context(encoder, audios[:1], [])  # no context: the file alone
     assert torch.equal(with_context[0], together[0])
+    streamed = encode_pieces(encoder, audios[:2])  # a long file's pieces take this path
+    assert all(torch.equal(a, b) for a, b in zip(streamed, together[:2]))
     # The pad is what the encoder reads after the audio: a longer window gives other frames.
     window = encoder.cut_window(torch.from_numpy(audios[0])[None])
     assert window.shape[-1] - len(audios[0]) in range(int(CUT_PAD_SECONDS * 16_000), int(CUT_PAD_SECONDS * 16_000) + 320)

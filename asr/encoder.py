@@ -382,7 +382,6 @@ class WhisperAudioEncoder(FrozenEncoder):
         self.window_samples = 2 * HOP_LENGTH * encoder.config.n_ctx
         self.max_windows = max_windows
         self.cut_pad_samples = cut_pad_samples
-        self.cut_windows = cut_pad_samples is not None
         self.register_buffer("mel_filters", mel_filters(encoder.config.n_mels), persistent=False)
         self.freeze()
 
@@ -398,6 +397,10 @@ class WhisperAudioEncoder(FrozenEncoder):
         pad = int(CUT_PAD_SECONDS * SAMPLE_RATE) if cut else None
         return cls(load_whisper_ct2(model_dir), name, model_dir=os.fspath(model_dir), cut_pad_samples=pad)
 
+    @property
+    def cut_windows(self) -> bool:
+        return self.cut_pad_samples is not None
+
     def frames_for(self, n_samples: int) -> int:
         return whisper_frames_for(n_samples)
 
@@ -406,16 +409,17 @@ class WhisperAudioEncoder(FrozenEncoder):
         mel = log_mel_spectrogram(audio, self.encoder.config.n_mels, self.mel_filters)
         return self.encoder(mel, frames)
 
-    def cut_window(self, audio: torch.Tensor) -> torch.Tensor:
-        """(N, samples <= window) -> the same audio followed by `cut_pad_samples` of zeros (up to
-        a whole encoder frame, at most a window)."""
+    def cut_window(self, audio: torch.Tensor, pad_samples: int) -> torch.Tensor:
+        """(N, samples) -> the audio (a window of it at most) followed by `pad_samples` of zeros,
+        rounded up to a whole encoder frame, a window at most."""
         step = 2 * HOP_LENGTH
-        total = min(self.window_samples, -(-(audio.shape[-1] + self.cut_pad_samples) // step) * step)
+        audio = audio[..., : self.window_samples]
+        total = min(self.window_samples, -(-(audio.shape[-1] + pad_samples) // step) * step)
         return F.pad(audio, (0, total - audio.shape[-1]))
 
     def encode_first(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
         if self.cut_windows and audio.shape[-1] <= self.window_samples:
-            return self.encode_window(self.cut_window(audio), n_frames)
+            return self.encode_window(self.cut_window(audio, self.cut_pad_samples), n_frames)
         if audio.shape[-1] != self.window_samples:
             return super().encode_first(audio, n_frames)
         return self.encode_window(audio, n_frames)

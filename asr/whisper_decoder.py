@@ -17,7 +17,6 @@ from torch import nn
 
 from asr.encoder import (CT2_LAYER_PARTS, CT2_LEAVES, CT2FormatError, SelfAttention, WhisperAudioEncoder,
                          default_whisper_dir, feed_forward, read_ct2_variables)
-from features.frontend import log_mel_spectrogram
 
 # Whisper's special tokens (English-only models, whose vocabulary ends at 51864).
 END_OF_TEXT = "<|endoftext|>"
@@ -181,14 +180,9 @@ def short_window_frames(encoder: nn.Module, audio: torch.Tensor, padding_seconds
     a window are cut to it."""
     if not isinstance(encoder, WhisperAudioEncoder):
         raise TypeError(f"the Whisper decoder needs a Whisper encoder, not {type(encoder).__name__}")
-    step = encoder.window_samples // encoder.encoder.config.n_ctx  # samples per encoder frame
-    audio = audio[: encoder.window_samples]
-    wanted = len(audio) + round(padding_seconds * encoder.sample_rate)
-    total = min(encoder.window_samples, -(-wanted // step) * step)
-    padded = F.pad(audio.float(), (0, total - len(audio)))[None]
-    mel = log_mel_spectrogram(padded, encoder.encoder.config.n_mels, encoder.mel_filters)
+    window = encoder.cut_window(audio.float()[None], round(padding_seconds * encoder.sample_rate))
     with torch.inference_mode():
-        return encoder.encoder(mel[..., : total * 2 // step])[0]
+        return encoder.encode_window(window)[0]
 
 
 class WhisperTextScorer:

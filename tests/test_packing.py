@@ -137,7 +137,7 @@ def test_whisper_cut_windows_read_each_file_alone_in_its_own_length(an4_test_man
     streamed = encode_pieces(encoder, audios[:2])  # a long file's pieces take this path
     assert all(torch.equal(a, b) for a, b in zip(streamed, together[:2]))
     # The pad is what the encoder reads after the audio: a longer window gives other frames.
-    window = encoder.cut_window(torch.from_numpy(audios[0])[None])
+    window = encoder.cut_window(torch.from_numpy(audios[0])[None], encoder.cut_pad_samples)
     assert window.shape[-1] - len(audios[0]) in range(int(CUT_PAD_SECONDS * 16_000), int(CUT_PAD_SECONDS * 16_000) + 320)
     longer = torch.nn.functional.pad(window, (0, 16_000))
     with torch.inference_mode():

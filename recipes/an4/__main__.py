@@ -27,8 +27,9 @@ from training.trainer import finish_distributed, init_distributed
 DEV_SPEAKERS = 4  # of AN4 train's 74, held out for model selection and early stopping
 
 # Defaults tuned on this machine (2 cores): see benchmarks/RESULTS.md. The encoder reads each
-# file in a window cut to its length: as accurate over three seeds as a 30-s window each, with a
-# sixth of the RTF ("Cut windows", session 32); --encoder whisper-tiny.en for full windows.
+# file in a window cut to its length: with the beam as accurate over three seeds as a 30-s window
+# each (greedy worse), at a sixth of the RTF ("Cut windows", session 32); --encoder
+# whisper-tiny.en for full windows.
 RECIPE_DEFAULTS = {"steps": 2400, "eval_every": 200, "encoder": "whisper-tiny.en+cut"}  # --minutes caps wall time if needed
 
 

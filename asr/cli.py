@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="adaptation steps (default: AdaptConfig's)")
     p.add_argument("--context-seconds", type=float, default=None,
                    help="seconds of the examples kept in the model as encoder context for each recording "
-                        "(default: AdaptConfig's; 0: none, each recording is then followed by copies of itself)")
+                        "(default: AdaptConfig's; 0: none), after copies of the recording itself")
     p.add_argument("--synthesize", type=int, default=None, metavar="VOICES",
                    help="also adapt to each command spoken by this many espeak-ng voices (default: AdaptConfig's; "
                         "without --examples: from the command text alone)")

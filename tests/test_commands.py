@@ -478,19 +478,23 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     loaded.config.base_margin = None
     results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio], group_size=2)
     assert results[1].error and results[1].command == NONE
-    # The model keeps 10 s of its enrollment recordings (16-bit) and encodes each file with them.
+    # The model keeps 10 s of its enrollment recordings (16-bit) and encodes each file followed by
+    # copies of itself, then by them.
     assert summary["context_recordings"] == len(loaded.context) == len(recognizer.context) > 3
     assert sum(map(len, recognizer.context)) <= 10 * 16_000
     assert all(np.abs(a - b).max() < 1e-4 for a, b in zip(loaded.context, recognizer.context))
-    own = recognizer.recognize_frames(encode_with_context(
-        encoder, [load_audio(test[i].audio) for i in (0, -1)], loaded.context))
+    own = [recognizer.recognize_frames(encode_with_context(encoder, [clip], self_copies(clip, 5.0) + loaded.context))[0]
+           for clip in (load_audio(test[i].audio) for i in (0, -1))]
     assert [(r.command, r.score) for r in (results[0], results[2])] == [(r.command, r.score) for r in own]
+    without_copies = recognizer.recognize_frames(encode_with_context(encoder, [load_audio(test[0].audio)], loaded.context))
+    assert without_copies[0].score != results[0].score
     assert all(0.0 <= r.confidence <= 1.0 for r in results)
     # Each file is encoded on its own: its answer does not depend on the files passed with it.
     assert loaded.recognize_files([test[-1].audio])[0].score == results[2].score
 
     # Opt-in: the files are one speaker's, in order; each is read after those before it, most
-    # recent first, then the enrollment context. An unreadable file is not heard.
+    # recent first (in place of the copies of itself), then the enrollment context. An unreadable
+    # file is not heard.
     history = SpeakerHistory(2)
     heard = loaded.recognize_files([test[0].audio, str(broken), test[1].audio, test[-1].audio], history=history)
     assert heard[0].score == results[0].score and heard[1].error  # nothing before the first

@@ -165,7 +165,7 @@ def load_readable(utterances: list[Utterance]) -> tuple[list[Utterance], list[np
 
 def encode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray], desc: str) -> list[torch.Tensor]:
     """Frames as `asr commands` gets them (`CommandRecognizer.encode`): each recording in a window
-    of its own, with the command model's enrollment recordings or copies of itself."""
+    of its own, with copies of itself, then the command model's enrollment recordings."""
     return [recognizer.encode([audio])[0] for audio in tqdm(audios, desc=desc, unit="rec")]
 
 
@@ -232,11 +232,11 @@ def main(argv: list[str] | None = None) -> int:
                              "fast, as before 2026-11-29) instead of each alone as `asr commands` does; packed, "
                              "a short clip's features draw on its neighbours, other test recordings")
     parser.add_argument("--context-seconds", type=float, default=AdaptConfig.context_seconds,
-                        help="enrollment audio each adapted model encodes with every recording (0: none; "
-                             "then copies of the recording, as zero-shot)")
+                        help="enrollment audio each adapted model encodes with every recording, after the "
+                             "copies of it (0: none)")
     parser.add_argument("--self-context-seconds", type=float, default=CommandConfig.self_context_seconds,
-                        help="copies of each recording that follow it in its window where a model has no "
-                             "enrollment context (0, with --context-seconds 0: each recording alone)")
+                        help="copies of each recording that follow it in its window, before any enrollment "
+                             "context (0, with --context-seconds 0: each recording alone)")
     parser.add_argument("--synthesized-voices", type=int, default=AdaptConfig.synthesized_voices,
                         help="espeak-ng voices that speak each command for every adaptation, and alone in the "
                              "run 'text' (0: neither)")

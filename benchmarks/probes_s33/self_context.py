@@ -3,8 +3,9 @@ its window besides the enrollment context. Scores a saved `recipes.commands` run
 
     python benchmarks/probes_s33/self_context.py exp/cut_eval --seconds 5 [--negatives]
 
-Modes: "shipped" (recording, then enrollment context), "self_first" (recording, S seconds of
-copies of itself, then the context), "self_last" (recording, context, then the copies).
+Modes: "shipped" (what was shipped before session 33: recording, then enrollment context),
+"self_first" (`CommandRecognizer.encode` since session 33: recording, S seconds of copies of
+itself, then the context), "self_last" (recording, context, then the copies).
 Prints right / top-1 of the test recordings, and out-of-grammar accepted with --negatives.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     run = Path(args.run)
     splits = json.loads((run / "splits.json").read_text())
     recognizer = CommandRecognizer.load(run / "model")
+    recognizer.config.self_context_seconds = args.seconds
     context = recognizer.context or []
     sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
     audio = {name: [load_audio(r["audio"], max_seconds=30) for r in rows] for name, rows in sets.items()}
@@ -40,11 +42,12 @@ def main() -> None:
     for mode in args.modes.split(","):
         row = {}
         for name, rows in sets.items():
-            frames = []
-            for clip in audio[name]:
-                copies = self_copies(clip, args.seconds)
-                after = {"shipped": context, "self_first": copies + context, "self_last": context + copies}[mode]
-                frames.append(encode_with_context(recognizer.model.encoder, [clip], after)[0])
+            if mode == "self_first":
+                frames = [recognizer.encode([clip])[0] for clip in audio[name]]
+            else:
+                frames = [encode_with_context(recognizer.model.encoder, [clip], context if mode == "shipped"
+                                              else context + self_copies(clip, args.seconds))[0]
+                          for clip in audio[name]]
             said = recognizer.recognize_frames(frames, decoded=decoded[name])
             if name == "test":
                 row["right"] = sum(r.command == t["text"] for r, t in zip(said, rows))

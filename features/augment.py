@@ -79,6 +79,14 @@ def trim_quiet_edges(audio: np.ndarray, top_db: float) -> np.ndarray:
     return trimmed if len(trimmed) >= 1600 else audio  # keep at least 0.1 s
 
 
+def colored_noise(samples: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise whose power falls as 1 / f^exponent (0 white, 1 pink, 2 brown), at unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(samples))
+    spectrum /= np.maximum(np.arange(len(spectrum)), 1) ** (exponent / 2)
+    noise = np.fft.irfft(spectrum, samples)
+    return (noise / np.sqrt(np.mean(noise ** 2))).astype(np.float32)
+
+
 def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
     """White noise at the given signal-to-noise ratio."""
     power = float(np.mean(audio ** 2)) + 1e-12

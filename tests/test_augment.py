@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from asr.commands import AdaptConfig, trimmed_copies
-from features.augment import time_stretch, trim_quiet_edges
+from features.augment import colored_noise, time_stretch, trim_quiet_edges
 
 
 def tone(seconds: float, amplitude: float, freq: float = 440.0) -> np.ndarray:
@@ -57,3 +58,15 @@ def test_time_stretch_keeps_pitch_and_does_not_smear_an_onset_ahead_of_itself():
         assert abs(np.argmax(spectrum) * 16_000 / len(stretched) - 1000.0) < 5
         assert pre_echo(stretched, rate) < -60
         assert pre_echo(time_stretch(burst, rate, window=2048), rate) > -50
+
+
+def test_colored_noise_has_unit_rms_and_falls_by_its_exponent():
+    rng = np.random.default_rng(0)
+    for exponent in (0.0, 1.0, 2.0):
+        noise = colored_noise(64_000, exponent, rng)
+        assert noise.dtype == np.float32 and np.sqrt(np.mean(noise ** 2)) == pytest.approx(1.0, rel=1e-3)
+        power = np.abs(np.fft.rfft(noise)) ** 2
+        # mean power per bin in 8 octave bands from bin 100 up: each band 2^-exponent of the one below
+        bands = [power[100 * 2 ** i:100 * 2 ** (i + 1)].mean() for i in range(8)]
+        slope = np.polyfit(np.arange(8), np.log2(bands), 1)[0]
+        assert slope == pytest.approx(-exponent, abs=0.1)

@@ -17,12 +17,13 @@ from asr.commands import (CONFIDENCE_TEMPERATURE, DEFAULT_THRESHOLD, ENROLLED_TH
                           NONE, AdaptConfig, CommandConfig, CommandRecognizer, LowRankAdapter, calibrate,
                           choose_threshold,
                           command_pronunciations, compile_command, ctc_log_likelihoods, decide, fit_zero_shot_threshold,
-                          fit_zero_shot_threshold_by_source, has_fitted_zero_shot_threshold, link_ratios,
+                          fit_zero_shot_threshold_by_source, has_fitted_zero_shot_threshold, label_frames, link_ratios,
                           most_permissive_threshold, plausible_to_base, pronunciation_variants, read_commands,
                           read_examples, train_adapters)
 from asr.lexicon import PHONEMES, Lexicon
 from asr.model import ASRModel
 from asr.text import CHARACTERS
+from features.augment import colored_noise
 from tests.conftest import espeak_or_skip
 from tests.synthetic import TinyEncoder, synthetic_examples, tiny_model
 
@@ -88,6 +89,26 @@ def test_silence_around_a_sentence_does_not_dilute_its_rejection():
     assert diluted.max().item() < -1.0
     spoken = torch.cat([pause, spelled_posteriors("next"), pause])
     assert link_ratios(spoken, commands, "char")[2].item() > -0.05
+
+
+def test_label_frames_count_what_a_link_spells_and_nothing_in_blanks():
+    assert label_frames(spelled_posteriors("next", frames_per_char=1)) == pytest.approx(4, abs=0.1)
+    assert label_frames(spelled_posteriors("next", frames_per_char=3)) == pytest.approx(12, abs=0.2)
+    blanks = spelled_posteriors(" ", frames_per_char=0, sharpness=12.0)[:1].expand(50, -1)
+    assert label_frames(blanks) < 0.1
+
+
+def test_a_recording_the_chain_hears_nothing_in_is_none_whatever_its_scores():
+    """Noise scored near a command ("one") once the decoder's log-probability was added; a chain
+    that hears fewer than `min_label_frames` labels now answers "none"."""
+    recognizer = CommandRecognizer(tiny_model(("char",)), CommandConfig(COMMANDS, threshold=-5.0, decoder_weight=0.0))
+    scores = torch.tensor([-0.5, -3.0, -4.0])
+    heard, nothing = recognizer.config.min_label_frames + 0.1, recognizer.config.min_label_frames - 0.1
+    (said, _), (silent, confidence) = recognizer.decisions([scores, scores], None, None, [heard, nothing])
+    assert said == 0 and silent == -1 and confidence == pytest.approx(1.0)
+    assert recognizer.decisions([scores], None, None)[0][0] == 0  # not counted: no check
+    recognizer.config.min_label_frames = 0.0
+    assert recognizer.decisions([scores], None, None, [0.0])[0][0] == 0
 
 
 def test_speech_beyond_the_command_counts_in_full():
@@ -535,6 +556,11 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     broken.write_bytes(b"RIFF not audio")
     too_long = tmp_path / "too_long.wav"  # over MAX_COMMAND_SECONDS: refused from its header
     sf.write(too_long, np.random.default_rng(0).normal(0, 0.1, 31 * 16_000).astype(np.float32), 16_000)
+    noises = []  # no speech: "none" (the synthesized demo's model read such noise as "stop")
+    for name, exponent, level_db in [("white", 0.0, -35), ("pink", 1.0, -25), ("brown", 2.0, -45)]:
+        noises.append(tmp_path / f"{name}.wav")
+        noise = colored_noise(16_000, exponent, np.random.default_rng(1)) * 10 ** (level_db / 20)
+        sf.write(noises[-1], noise, 16_000)
 
     nothing = asr("adapt", "default", "--commands", tmp_path / "commands.txt", "--out", tmp_path / "cmd")
     assert nothing.returncode == 2 and "--synthesize" in nothing.stderr and not (tmp_path / "cmd").exists()
@@ -552,6 +578,8 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     results = json.loads(recognized.stdout)
     assert len(results) == len(test) + 2 and all(r["error"] and r["command"] == NONE for r in results[-2:])
     assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75
+    heard_noise = json.loads(asr("commands", tmp_path / "cmd", *noises, "--format", "json").stdout)
+    assert [r["command"] for r in heard_noise] == [NONE] * len(noises), heard_noise
     # --history: the files are one speaker's (lucas's), each read after up to 4 before it.
     heard = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, "--history", 4, "--format", "json")
     assert heard.returncode == 1 and "broken.wav" in heard.stderr

@@ -1,0 +1,86 @@
+"""Probe (session 35): Whisper's decoder scores each command text after a prompt that lists the
+commands (Whisper's previous-text conditioning, <|startofprev|> text), instead of after no text.
+The chain's scores are unchanged; only the decoder's term of each command's score moves.
+
+    python benchmarks/probes_s35/decoder_prompt.py exp/s33/fsdd_seed0 [--negatives] [--json F]
+
+Prints, per prompt, right / top-1 of the saved model on its split's test recordings (at the
+model's own threshold, which was calibrated without a prompt) and out-of-grammar accepted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from asr.commands import NONE, CommandRecognizer
+from features.audio import load_audio
+
+PREVIOUS_TEXT = "<|startofprev|>"
+
+
+def command_list(commands: list[str]) -> str:
+    """" Zero, one, two." as Whisper would write the list."""
+    words = [c.lower() for c in commands]
+    text = ", ".join(words)
+    return " " + text[0].upper() + text[1:] + "."
+
+
+def set_prompt(recognizer: CommandRecognizer, text: str | None) -> None:
+    scorer = recognizer._text_scorer
+    base = [scorer._special("<|startoftranscript|>"), scorer._special("<|notimestamps|>")]
+    scorer.prompt = base if text is None else \
+        [scorer._special(PREVIOUS_TEXT)] + scorer.tokenizer.encode(text, add_special_tokens=False).ids + base
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run")
+    parser.add_argument("--negatives", action="store_true")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    run = Path(args.run)
+    splits = json.loads((run / "splits.json").read_text())
+    recognizer = CommandRecognizer.load(run / "model")
+    weight = recognizer.config.decoder_weight
+    base = recognizer.base_model()
+    prompts = {"none": None, "list": command_list(recognizer.config.commands)}
+    sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
+    figures = {p: {} for p in prompts}
+    for name, rows in sets.items():
+        audio = [load_audio(r["audio"], max_seconds=30) for r in rows]
+        recognizer.decoder_scores(audio[:1])  # loads the scorer
+        frames = recognizer.encode(audio)
+        zeros = [torch.zeros(len(recognizer.commands))] * len(frames)
+        chain = recognizer.score_frames(frames, decoded=zeros)
+        base_chain = recognizer.score_frames(frames, base, zeros) if base is not None else None
+        for prompt, text in prompts.items():
+            set_prompt(recognizer, text)
+            decoded = recognizer.decoder_scores(audio)
+            scored = [c + weight * d for c, d in zip(chain, decoded)]
+            base_scored = [c + weight * d for c, d in zip(base_chain, decoded)] if base_chain else None
+            decided = recognizer.decisions(scored, base_scored, recognizer.config.base_margin)
+            said = [recognizer.config.commands[i] if i >= 0 else NONE for i, _ in decided]
+            best = [recognizer.config.commands[int(s.argmax())] for s in scored]
+            row = figures[prompt]
+            if name == "test":
+                row["right"] = sum(s == r["text"] for s, r in zip(said, rows))
+                row["top1"] = sum(b == r["text"] for b, r in zip(best, rows))
+                row["decoder_top1"] = sum(recognizer.config.commands[int(d.argmax())] == r["text"]
+                                          for d, r in zip(decoded, rows))
+                row["of"] = len(rows)
+                row["wrong"] = [f"{Path(r['audio']).stem}->{b}" for b, r in zip(best, rows) if b != r["text"]]
+            else:
+                row[f"{name}_accepted"] = [sum(s != NONE for s in said), len(rows)]
+            print(name, prompt, json.dumps({k: v for k, v in row.items() if k != "wrong"}), flush=True)
+    for prompt in prompts:
+        print(prompt, json.dumps(figures[prompt]), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Probe (session 35) behind MIN_LABEL_FRAMES: per recording, how many frames the chain's links
+spend on labels (`CommandRecognizer.label_frames`, mean of the links) and Whisper's no-speech
+probability (<|nocaptions|> after <|startoftranscript|>, read as `decoder_scores` reads a clip),
+for a recipe run's test and out-of-grammar recordings and the non-speech clips of
+benchmarks/non_speech.py; `default:digits` scores the same recordings with the base model zero-shot.
+
+    python benchmarks/probes_s35/label_frames.py exp/cut_eval [--model default:digits] --json exp/s35/lf_cut.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.commands import DECODER_PADDING_SECONDS
+from asr.whisper_decoder import START_OF_TRANSCRIPT, short_window_frames
+from features.audio import load_audio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from non_speech import non_speech_clips, recognizer_for  # noqa: E402
+
+NO_CAPTIONS = "<|nocaptions|>"
+
+
+def no_speech_probability(recognizer, audio: np.ndarray) -> float:
+    scorer = recognizer._text_scorer
+    frames = short_window_frames(recognizer.model.encoder, torch.from_numpy(audio), DECODER_PADDING_SECONDS)
+    with torch.inference_mode():
+        state = scorer.decoder.hidden(torch.tensor([[scorer._special(START_OF_TRANSCRIPT)]]),
+                                      scorer.decoder.memories(frames[None]))[0, -1]
+        return float(scorer.decoder.projection(state).softmax(-1)[scorer._special(NO_CAPTIONS)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("run")
+    parser.add_argument("--model", default=None, help="default: the run's own model")
+    parser.add_argument("--json", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    splits = json.loads((Path(args.run) / "splits.json").read_text())
+    recognizer = recognizer_for(args.model or str(Path(args.run) / "model"))
+    sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items()),
+            "test": [(r["id"], load_audio(r["audio"], max_seconds=30)) for r in splits["test"]]}
+    for name, rows in splits["negatives"].items():
+        sets[name] = [(r["id"], load_audio(r["audio"], max_seconds=30)) for r in rows]
+    report = {}
+    for name, rows in sets.items():
+        audio = [a for _, a in rows]
+        counts = recognizer.label_frames(recognizer.link_posteriors(recognizer.encode(audio)))
+        recognizer.decoder_scores(audio[:1])  # loads the decoder
+        report[name] = [{"id": i, "label_frames": c, "no_speech": no_speech_probability(recognizer, a)}
+                        for (i, a), c in zip(rows, counts)]
+        values = np.array(counts)
+        print(f"{name}: {len(values)}, label frames min {values.min():.2f}, "
+              f"under 0.5 / 1: {(values < 0.5).sum()} / {(values < 1).sum()}", flush=True)
+    Path(args.json).write_text(json.dumps(report, indent=0))
+
+
+if __name__ == "__main__":
+    main()

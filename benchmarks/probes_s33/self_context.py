@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from asr.commands import NONE, CommandRecognizer, self_copies
+from asr.commands import self_copies
 from asr.packing import encode_with_context
-from features.audio import load_audio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import open_run, read_audio, recording_sets, tally  # noqa: E402
 
 
 def main() -> None:
@@ -30,13 +33,11 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    run = Path(args.run)
-    splits = json.loads((run / "splits.json").read_text())
-    recognizer = CommandRecognizer.load(run / "model")
+    splits, recognizer = open_run(args.run)
     recognizer.config.self_context_seconds = args.seconds
     context = recognizer.context or []
-    sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
-    audio = {name: [load_audio(r["audio"], max_seconds=30) for r in rows] for name, rows in sets.items()}
+    sets = recording_sets(splits, args.negatives)
+    audio = {name: read_audio(rows) for name, rows in sets.items()}
     decoded = {name: recognizer.decoder_scores(clips) for name, clips in audio.items()}
     figures = {}
     for mode in args.modes.split(","):
@@ -49,13 +50,7 @@ def main() -> None:
                                               else context + self_copies(clip, args.seconds))[0]
                           for clip in audio[name]]
             said = recognizer.recognize_frames(frames, decoded=decoded[name])
-            if name == "test":
-                row["right"] = sum(r.command == t["text"] for r, t in zip(said, rows))
-                row["top1"] = sum(r.best == t["text"] for r, t in zip(said, rows))
-                row["of"] = len(rows)
-                row["wrong"] = [f"{Path(t['audio']).stem}->{r.best}" for r, t in zip(said, rows) if r.best != t["text"]]
-            else:
-                row[f"{name}_accepted"] = [sum(r.command != NONE for r in said), len(rows)]
+            row.update(tally(name, rows, [r.command for r in said], [r.best for r in said]))
         figures[mode] = row
         print(mode, json.dumps({k: v for k, v in row.items() if k != "wrong"}), flush=True)
     if args.json:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from asr.commands import NONE, CommandRecognizer, self_copies
+from asr.commands import CommandRecognizer, self_copies
 from asr.packing import GAP_SECONDS, _align_up, window_geometry
-from features.audio import load_audio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import answers, open_run, read_audio, recording_sets, tally  # noqa: E402
 
 
 def piece_frames(recognizer: CommandRecognizer, clip) -> list[torch.Tensor]:
@@ -51,15 +54,13 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    run = Path(args.run)
-    splits = json.loads((run / "splits.json").read_text())
-    recognizer = CommandRecognizer.load(run / "model")
+    splits, recognizer = open_run(args.run)
     base = recognizer.base_model()
-    sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
+    sets = recording_sets(splits, args.negatives)
     takes = [int(t) for t in args.takes.split(",")]
     figures = {m: {} for m in takes}
     for name, rows in sets.items():
-        audio = [load_audio(r["audio"], max_seconds=30) for r in rows]
+        audio = read_audio(rows)
         decoded = recognizer.decoder_scores(audio)
         pieces = [piece_frames(recognizer, clip) for clip in audio]
         scored = [torch.stack(recognizer.score_frames(p, decoded=[d] * len(p) if decoded else None))
@@ -70,16 +71,9 @@ def main() -> None:
             mean = [s[:m or None].mean(0) for s in scored]
             base_mean = [s[:m or None].mean(0) for s in base_scored] if base_scored else None
             decided = recognizer.decisions(mean, base_mean, recognizer.config.base_margin)
-            said = [recognizer.config.commands[i] if i >= 0 else NONE for i, _ in decided]
+            said = answers(recognizer.config.commands, decided)
             best = [recognizer.config.commands[int(s.argmax())] for s in mean]
-            row = figures[m]
-            if name == "test":
-                row["right"] = sum(s == r["text"] for s, r in zip(said, rows))
-                row["top1"] = sum(b == r["text"] for b, r in zip(best, rows))
-                row["of"] = len(rows)
-                row["wrong"] = [f"{Path(r['audio']).stem}->{b}" for b, r in zip(best, rows) if b != r["text"]]
-            else:
-                row[f"{name}_accepted"] = [sum(s != NONE for s in said), len(rows)]
+            figures[m].update(tally(name, rows, said, best))
         print(name, "copies per clip:", sorted({len(p) for p in pieces}), flush=True)
     for m in takes:
         print(f"m={m}", json.dumps({k: v for k, v in figures[m].items() if k != "wrong"}), flush=True)

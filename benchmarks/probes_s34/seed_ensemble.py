@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
+from asr.commands import AdaptConfig, CommandConfig, CommandRecognizer, adapt_recognizer
 from asr.encoder import load_encoder
 from asr.model import ASRModel
 from features.audio import load_audio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import answers, read_audio, recording_sets, tally  # noqa: E402
 
 
 def main() -> None:
@@ -48,10 +52,10 @@ def main() -> None:
     first = models[0]
     assert all(len(m.context) == len(first.context) and all(np.array_equal(a, b) for a, b in zip(m.context, first.context))
                for m in models)
-    sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
+    sets = recording_sets(splits, args.negatives)
     threshold = float(np.mean([m.config.threshold for m in models]))
     for name, rows in sets.items():
-        audio = [load_audio(r["audio"], max_seconds=30) for r in rows]
+        audio = read_audio(rows)
         decoded = first.decoder_scores(audio)
         frames = first.encode(audio)
         scored = [m.score_frames(frames, decoded=decoded) for m in models]
@@ -62,13 +66,12 @@ def main() -> None:
         for view, (scores, view_threshold) in views.items():
             first.config.threshold = view_threshold
             decided = first.decisions(scores, base_scored, first.config.base_margin)
-            said = [commands[i] if i >= 0 else NONE for i, _ in decided]
+            figures = tally(name, rows, answers(commands, decided), [commands[int(s.argmax())] for s in scores])
             if name == "test":
-                right = sum(s == r["text"] for s, r in zip(said, rows))
-                top1 = sum(commands[int(s.argmax())] == r["text"] for s, r in zip(scores, rows))
-                print(f"{view}: right {right} top-1 {top1} of {len(rows)}", flush=True)
+                print(f"{view}: right {figures['right']} top-1 {figures['top1']} of {figures['of']}", flush=True)
             else:
-                print(f"{view}: {name} accepted {sum(s != NONE for s in said)} of {len(rows)}", flush=True)
+                accepted, of = figures[f"{name}_accepted"]
+                print(f"{view}: {name} accepted {accepted} of {of}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
 
-from asr.commands import NONE, CommandRecognizer
-from features.audio import load_audio
+from asr.commands import CommandRecognizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import answers, open_run, read_audio, recording_sets, tally  # noqa: E402
 
 PREVIOUS_TEXT = "<|startofprev|>"
 
@@ -42,16 +45,14 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    run = Path(args.run)
-    splits = json.loads((run / "splits.json").read_text())
-    recognizer = CommandRecognizer.load(run / "model")
+    splits, recognizer = open_run(args.run)
     weight = recognizer.config.decoder_weight
     base = recognizer.base_model()
     prompts = {"none": None, "list": command_list(recognizer.config.commands)}
-    sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
+    sets = recording_sets(splits, args.negatives)
     figures = {p: {} for p in prompts}
     for name, rows in sets.items():
-        audio = [load_audio(r["audio"], max_seconds=30) for r in rows]
+        audio = read_audio(rows)
         recognizer.decoder_scores(audio[:1])  # loads the scorer
         frames = recognizer.encode(audio)
         zeros = [torch.zeros(len(recognizer.commands))] * len(frames)
@@ -63,18 +64,13 @@ def main() -> None:
             scored = [c + weight * d for c, d in zip(chain, decoded)]
             base_scored = [c + weight * d for c, d in zip(base_chain, decoded)] if base_chain else None
             decided = recognizer.decisions(scored, base_scored, recognizer.config.base_margin)
-            said = [recognizer.config.commands[i] if i >= 0 else NONE for i, _ in decided]
+            said = answers(recognizer.config.commands, decided)
             best = [recognizer.config.commands[int(s.argmax())] for s in scored]
             row = figures[prompt]
+            row.update(tally(name, rows, said, best))
             if name == "test":
-                row["right"] = sum(s == r["text"] for s, r in zip(said, rows))
-                row["top1"] = sum(b == r["text"] for b, r in zip(best, rows))
                 row["decoder_top1"] = sum(recognizer.config.commands[int(d.argmax())] == r["text"]
                                           for d, r in zip(decoded, rows))
-                row["of"] = len(rows)
-                row["wrong"] = [f"{Path(r['audio']).stem}->{b}" for b, r in zip(best, rows) if b != r["text"]]
-            else:
-                row[f"{name}_accepted"] = [sum(s != NONE for s in said), len(rows)]
             print(name, prompt, json.dumps({k: v for k, v in row.items() if k != "wrong"}), flush=True)
     for prompt in prompts:
         print(prompt, json.dumps(figures[prompt]), flush=True)

@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import torch
 
-from asr.commands import (MAX_DIVIDING_LABELS, NONE, CommandRecognizer, best_path_log_likelihood,
+from asr.commands import (MAX_DIVIDING_LABELS, CommandRecognizer, best_path_log_likelihood,
                           combine_links, ctc_log_likelihoods)
-from features.audio import load_audio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import answers, open_run, read_audio, recording_sets, tally  # noqa: E402
 
 EDGES = {"none": (), "first": ("first",), "first+last": ("first", "last", "both")}
 
@@ -61,20 +64,18 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    run = Path(args.run)
-    splits = json.loads((run / "splits.json").read_text())
-    recognizer = CommandRecognizer.load(run / "model")
+    splits, recognizer = open_run(args.run)
     config = recognizer.config
     base = recognizer.base_model()
-    sets = {"test": splits["test"], **(splits["negatives"] if args.negatives else {})}
+    sets = recording_sets(splits, args.negatives)
     grid = [("none", math.inf)] + [(e, float(p)) for e in ("first", "first+last") for p in args.penalties.split(",")]
     tables = {e: {link: variant_table(recognizer, link, EDGES[e]) for link in recognizer.links} for e in EDGES}
     figures = {f"{e}@{p}": {} for e, p in grid}
     for name, rows in sets.items():
-        audio = [load_audio(r["audio"], max_seconds=30) for r in rows]
+        audio = read_audio(rows)
         decoded = recognizer.decoder_scores(audio) or [torch.zeros(len(recognizer.commands))] * len(audio)
         frames = recognizer.encode(audio)
-        posteriors = {m: {link: (model or recognizer.model).posteriors(frames, link=link) for link in recognizer.links}
+        posteriors = {m: recognizer.link_posteriors(frames, model)
                       for m, model in (("adapted", None), ("base", base)) if m == "adapted" or base is not None}
         for edges, penalty in grid:
             used = 0.0 if edges == "none" else penalty  # "none" has no shortened targets to penalise
@@ -83,16 +84,9 @@ def main() -> None:
                           + (config.decoder_weight or 0.0) * decoded[i] for i in range(len(frames))]
                       for m, per in posteriors.items()}
             decided = recognizer.decisions(scored["adapted"], scored.get("base"), config.base_margin)
-            said = [config.commands[i] if i >= 0 else NONE for i, _ in decided]
+            said = answers(config.commands, decided)
             best = [config.commands[int(s.argmax())] for s in scored["adapted"]]
-            row = figures[f"{edges}@{penalty}"]
-            if name == "test":
-                row["right"] = sum(s == r["text"] for s, r in zip(said, rows))
-                row["top1"] = sum(b == r["text"] for b, r in zip(best, rows))
-                row["of"] = len(rows)
-                row["wrong"] = [f"{Path(r['audio']).stem}->{b}" for b, r in zip(best, rows) if b != r["text"]]
-            else:
-                row[f"{name}_accepted"] = [sum(s != NONE for s in said), len(rows)]
+            figures[f"{edges}@{penalty}"].update(tally(name, rows, said, best))
         print(name, "done", flush=True)
     for key, row in figures.items():
         print(key, json.dumps({k: v for k, v in row.items() if k != "wrong"}), flush=True)

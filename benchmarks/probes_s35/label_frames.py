@@ -18,10 +18,10 @@ import torch
 
 from asr.commands import DECODER_PADDING_SECONDS
 from asr.whisper_decoder import START_OF_TRANSCRIPT, short_window_frames
-from features.audio import load_audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from non_speech import non_speech_clips, recognizer_for  # noqa: E402
+from probes_common import read_audio, recording_sets  # noqa: E402
 
 NO_CAPTIONS = "<|nocaptions|>"
 
@@ -44,10 +44,9 @@ def main() -> None:
     torch.set_num_threads(2)
     splits = json.loads((Path(args.run) / "splits.json").read_text())
     recognizer = recognizer_for(args.model or str(Path(args.run) / "model"))
-    sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items()),
-            "test": [(r["id"], load_audio(r["audio"], max_seconds=30)) for r in splits["test"]]}
-    for name, rows in splits["negatives"].items():
-        sets[name] = [(r["id"], load_audio(r["audio"], max_seconds=30)) for r in rows]
+    sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items())}
+    for name, rows in recording_sets(splits, negatives=True).items():
+        sets[name] = [(row["id"], audio) for row, audio in zip(rows, read_audio(rows))]
     report = {}
     for name, rows in sets.items():
         audio = [a for _, a in rows]

@@ -1,0 +1,42 @@
+"""What the command probes (benchmarks/probes_s33 ... probes_s35) share: a recipe run's saved
+command model and recordings (its OUT folder: model/ and splits.json), and the tally of answers
+(right and top-1 of the test recordings, accepted of each out-of-grammar source)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from asr.commands import NONE, CommandRecognizer
+from features.audio import load_audio
+
+
+def open_run(run: str | Path) -> tuple[dict, CommandRecognizer]:
+    """The run's splits.json and its saved command model."""
+    run = Path(run)
+    return json.loads((run / "splits.json").read_text()), CommandRecognizer.load(run / "model")
+
+
+def recording_sets(splits: dict, negatives: bool) -> dict[str, list[dict]]:
+    """"test", then each out-of-grammar source when asked: name -> manifest rows."""
+    return {"test": splits["test"], **(splits["negatives"] if negatives else {})}
+
+
+def read_audio(rows: list[dict]) -> list[np.ndarray]:
+    return [load_audio(row["audio"], max_seconds=30) for row in rows]
+
+
+def answers(commands: list[str], decided: list[tuple[int, float]]) -> list[str]:
+    """`CommandRecognizer.decisions` as command texts, or "none"."""
+    return [commands[index] if index >= 0 else NONE for index, _ in decided]
+
+
+def tally(name: str, rows: list[dict], said: list[str], best: list[str]) -> dict:
+    """Test recordings: right, top-1 (the best command, never "none"), of, and the wrong top-1s;
+    an out-of-grammar source: [accepted, of]."""
+    if name != "test":
+        return {f"{name}_accepted": [sum(s != NONE for s in said), len(rows)]}
+    return {"right": sum(s == r["text"] for s, r in zip(said, rows)),
+            "top1": sum(b == r["text"] for b, r in zip(best, rows)), "of": len(rows),
+            "wrong": [f"{Path(r['audio']).stem}->{b}" for b, r in zip(best, rows) if b != r["text"]]}

@@ -81,13 +81,15 @@ HISTORY_CLIP_SECONDS = 5.0
 # "ENTER SEVENTY ONE" scored as "ENTER FIVE" / "ENTER SEVEN" were accepted, 6 of 111 such near
 # misses; capped, 1 (benchmarks/RESULTS.md, "Long commands").
 MAX_DIVIDING_LABELS = 5
-# A recording in which the chain's links spend fewer frames than this on labels rather than blank
-# (`label_frames`; a CTC link spends about one frame a label) holds no command: half a label, an
-# expected count that rounds to none. After adaptation (cut digits, k = 5) 94 of 99 non-speech
-# clips (noise of three colours at -60 to -25 dBFS, tones, room tone) fall below it and none of
-# 667 dev digits (lowest 2.03). The base chain zero-shot hears less: 67 of the 99 clips, and 6 of
-# 300 FSDD test digits, nicolas's clipped "two"s that only Whisper's decoder reads (benchmarks/
-# RESULTS.md, "Noise is not a command").
+# A recording in which a link of the chain spends fewer frames than this on labels rather than
+# blank (`label_frames`; a CTC link spends about one frame a label) holds no command: half a label,
+# an expected count that rounds to none. Every link in use must hear it (the fewest counts): the
+# phone link reads hiss as /s/ (white noise at -35 dBFS: 0.88 phone frames, 0.03 char frames, on a
+# model adapted to synthesized voices), the base char link reads brown noise as "one" (up to 1.7
+# char frames, phone 0.0-0.1). After adaptation (FSDD, k = 5) no test digit falls below it (lowest
+# 0.71) and 5 of 99 non-speech clips (noise of three colours at -60 to -25 dBFS, tones, room tone)
+# stay above; zero-shot, 26 of the 99 clips and 17 of 1000 FSDD test digits that are right without
+# it (benchmarks/RESULTS.md, "Noise is not a command" and "Every link must hear a label").
 MIN_LABEL_FRAMES = 0.5
 ZERO_SHOT_MAX_ACCEPTED = 0.01  # share of out-of-grammar sentences the zero-shot threshold lets in
 # An adapted model's threshold lies this share of the way from its base's fitted zero-shot
@@ -137,8 +139,8 @@ class CommandConfig:
     # whatever dictionary is installed, and loads without parsing CMUdict. Empty: looked up.
     # Give a word your own pronunciations here (ARPAbet, no stress digits).
     pronunciations: dict[str, list[list[str]]] = field(default_factory=dict)
-    # "none" when the chain hears less than this in a recording: `label_frames`, the mean over the
-    # links in use; every command is at least two labels. Without it, noise, hum and room tone
+    # "none" when a link in use hears less than this in a recording (`label_frames`, the fewest over
+    # the links); every command is at least two labels. Without it, noise, hum and room tone
     # were read as "one" (98-99 of 99 non-speech clips, adapted digit models); 0: no such check.
     min_label_frames: float = MIN_LABEL_FRAMES
 
@@ -442,9 +444,10 @@ class CommandRecognizer:
         return results
 
     def label_frames(self, per_link: dict[str, list[torch.Tensor]]) -> list[float]:
-        """Per recording, `label_frames` averaged over the links in use."""
+        """Per recording, the fewest `label_frames` of the links in use: a command is heard only where
+        every link hears a label."""
         counts = [[label_frames(log_probs) for log_probs in per_link[link]] for link in self.links]
-        return [float(np.mean(column)) for column in zip(*counts)]
+        return [min(column) for column in zip(*counts)]
 
     def base_model(self) -> ASRModel | None:
         """The chain as it was before adaptation (None when not adapted, or the check is off)."""

@@ -111,6 +111,18 @@ def test_a_recording_the_chain_hears_nothing_in_is_none_whatever_its_scores():
     assert recognizer.decisions([scores], None, None, [0.0])[0][0] == 0
 
 
+def test_a_command_is_heard_only_where_every_link_hears_a_label():
+    """Hiss read as one /s/ by the phone link while the char link spells nothing counts as nothing
+    (on the mean of the links, 0.45 frames: a hair under the floor on one machine, over on another)."""
+    recognizer = CommandRecognizer(tiny_model(phones=list(PHONEMES.tokens)), CommandConfig(COMMANDS, decoder_weight=0.0))
+    blanks = spelled_posteriors(" ", frames_per_char=0, sharpness=12.0)[:1].expand(25, -1)
+    hiss = torch.cat([blanks[:12], spelled_posteriors("s", frames_per_char=1), blanks[:11]])  # one label
+    spoken = torch.cat([blanks[:5], spelled_posteriors("next"), blanks[:5]])
+    counts = recognizer.label_frames({"phone": [hiss, spoken], "char": [blanks, spoken]})
+    assert recognizer.links == ["phone", "char"]
+    assert counts[0] < 0.1 < recognizer.config.min_label_frames < 4 < counts[1]
+
+
 def test_speech_beyond_the_command_counts_in_full():
     """Per label of the command, words around it cost what they cost; per non-blank frame of the
     best path (before 2026-11-30) they diluted the gap, and "next slide please" scored as "next"

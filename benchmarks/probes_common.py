@@ -3,6 +3,7 @@ command model and recordings (its OUT folder: model/ and splits.json), and the t
 (right and top-1 of the test recordings, accepted of each out-of-grammar source)."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -12,10 +13,22 @@ from asr.commands import NONE, CommandRecognizer
 from features.audio import load_audio
 
 
-def open_run(run: str | Path) -> tuple[dict, CommandRecognizer]:
-    """The run's splits.json and its saved command model."""
+def open_run(run: str | Path, model: str | None = None) -> tuple[dict, CommandRecognizer]:
+    """The run's splits.json and its saved command model, or `model` (a command model folder, or
+    BASE:digits as in benchmarks/non_speech.py) on the run's recordings."""
+    from non_speech import recognizer_for  # benchmarks/ is on the path of whoever imports this
+
     run = Path(run)
-    return json.loads((run / "splits.json").read_text()), CommandRecognizer.load(run / "model")
+    return json.loads((run / "splits.json").read_text()), recognizer_for(model or str(run / "model"))
+
+
+def run_parser(description: str | None) -> argparse.ArgumentParser:
+    """A probe's arguments: the recipe run, --model in its place, and the --json to write."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run")
+    parser.add_argument("--model", default=None, help="default: the run's own model")
+    parser.add_argument("--json", required=True)
+    return parser
 
 
 def recording_sets(splits: dict, negatives: bool) -> dict[str, list[dict]]:

@@ -1,6 +1,6 @@
 """Probe (session 35) behind MIN_LABEL_FRAMES: per recording, how many frames the chain's links
-spend on labels (`CommandRecognizer.label_frames`, mean of the links) and Whisper's no-speech
-probability (<|nocaptions|> after <|startoftranscript|>, read as `decoder_scores` reads a clip),
+spend on labels (`CommandRecognizer.label_frames`: the mean of the links then, the fewest since
+session 36) and Whisper's no-speech probability (<|nocaptions|> after <|startoftranscript|>, read as `decoder_scores` reads a clip),
 for a recipe run's test and out-of-grammar recordings and the non-speech clips of
 benchmarks/non_speech.py; `default:digits` scores the same recordings with the base model zero-shot.
 
@@ -8,7 +8,6 @@ benchmarks/non_speech.py; `default:digits` scores the same recordings with the b
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,8 +19,8 @@ from asr.commands import DECODER_PADDING_SECONDS
 from asr.whisper_decoder import START_OF_TRANSCRIPT, short_window_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from non_speech import non_speech_clips, recognizer_for  # noqa: E402
-from probes_common import read_audio, recording_sets  # noqa: E402
+from non_speech import non_speech_clips  # noqa: E402
+from probes_common import open_run, read_audio, recording_sets, run_parser  # noqa: E402
 
 NO_CAPTIONS = "<|nocaptions|>"
 
@@ -36,14 +35,9 @@ def no_speech_probability(recognizer, audio: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run")
-    parser.add_argument("--model", default=None, help="default: the run's own model")
-    parser.add_argument("--json", required=True)
-    args = parser.parse_args()
+    args = run_parser(__doc__).parse_args()
     torch.set_num_threads(2)
-    splits = json.loads((Path(args.run) / "splits.json").read_text())
-    recognizer = recognizer_for(args.model or str(Path(args.run) / "model"))
+    splits, recognizer = open_run(args.run, args.model)
     sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items())}
     for name, rows in recording_sets(splits, negatives=True).items():
         sets[name] = [(row["id"], audio) for row, audio in zip(rows, read_audio(rows))]

@@ -8,7 +8,6 @@ floor, the right answers, out-of-grammar accepts and non-speech accepts it would
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import replace
@@ -20,8 +19,8 @@ import torch
 from asr.commands import NONE, label_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from non_speech import non_speech_clips, recognizer_for  # noqa: E402
-from probes_common import read_audio, recording_sets  # noqa: E402
+from non_speech import non_speech_clips  # noqa: E402
+from probes_common import open_run, read_audio, recording_sets, run_parser  # noqa: E402
 
 FLOORS = (0.25, 0.5, 1.0)
 
@@ -33,14 +32,9 @@ def pooled(counts: dict[str, float], rule: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run")
-    parser.add_argument("--model", default=None, help="default: the run's own model")
-    parser.add_argument("--json", required=True)
-    args = parser.parse_args()
+    args = run_parser(__doc__).parse_args()
     torch.set_num_threads(2)
-    splits = json.loads((Path(args.run) / "splits.json").read_text())
-    recognizer = recognizer_for(args.model or str(Path(args.run) / "model"))
+    splits, recognizer = open_run(args.run, args.model)
     recognizer.config = replace(recognizer.config, min_label_frames=0.0)
     sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items())}
     for name, rows in recording_sets(splits, negatives=True).items():

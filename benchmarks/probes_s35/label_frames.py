@@ -1,8 +1,9 @@
 """Probe (session 35) behind MIN_LABEL_FRAMES: per recording, how many frames the chain's links
 spend on labels (`CommandRecognizer.label_frames`: the mean of the links then, the fewest since
-session 36) and Whisper's no-speech probability (<|nocaptions|> after <|startoftranscript|>, read as `decoder_scores` reads a clip),
-for a recipe run's test and out-of-grammar recordings and the non-speech clips of
-benchmarks/non_speech.py; `default:digits` scores the same recordings with the base model zero-shot.
+session 36) and Whisper's no-speech probability (<|nocaptions|> after <|startoftranscript|>,
+read as `decoder_scores` reads a clip), for a recipe run's test and out-of-grammar recordings
+and the non-speech clips of benchmarks/non_speech.py; `default:digits` scores the same
+recordings with the base model zero-shot.
 
     python benchmarks/probes_s35/label_frames.py exp/cut_eval [--model default:digits] --json exp/s35/lf_cut.json
 """

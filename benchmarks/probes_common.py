@@ -1,6 +1,6 @@
-"""What the command probes (benchmarks/probes_s33 ... probes_s35) share: a recipe run's saved
-command model and recordings (its OUT folder: model/ and splits.json), and the tally of answers
-(right and top-1 of the test recordings, accepted of each out-of-grammar source)."""
+"""What the command probes (benchmarks/probes_s33 ... probes_s36) share: their arguments, a recipe
+run's saved command model and recordings (its OUT folder: model/ and splits.json), and the tally
+of answers (right and top-1 of the test recordings, accepted of each out-of-grammar source)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from asr.commands import NONE, CommandRecognizer
 from features.audio import load_audio
@@ -22,13 +23,20 @@ def open_run(run: str | Path, model: str | None = None) -> tuple[dict, CommandRe
     return json.loads((run / "splits.json").read_text()), recognizer_for(model or str(run / "model"))
 
 
-def run_parser(description: str | None) -> argparse.ArgumentParser:
-    """A probe's arguments: the recipe run, --model in its place, and the --json to write."""
+def run_parser(description: str | None, json_required: bool = False) -> argparse.ArgumentParser:
+    """A probe's arguments: the recipe run, --model in its place, and the --json to write; a probe
+    adds its own."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
     parser.add_argument("--model", default=None, help="default: the run's own model")
-    parser.add_argument("--json", required=True)
+    parser.add_argument("--json", required=json_required, default=None)
     return parser
+
+
+def open_parsed(args: argparse.Namespace) -> tuple[dict, CommandRecognizer]:
+    """`open_run` on a `run_parser`'s arguments, with torch on the two threads the probes ran on."""
+    torch.set_num_threads(2)
+    return open_run(args.run, args.model)
 
 
 def recording_sets(splits: dict, negatives: bool) -> dict[str, list[dict]]:

@@ -10,30 +10,25 @@ Prints right / top-1 of the test recordings, and out-of-grammar accepted with --
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-import torch
 
 from asr.commands import self_copies
 from asr.packing import encode_with_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from probes_common import open_run, read_audio, recording_sets, tally  # noqa: E402
+from probes_common import open_parsed, read_audio, recording_sets, run_parser, tally  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run")
+    parser = run_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--modes", default="shipped,self_first,self_last")
     parser.add_argument("--negatives", action="store_true")
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    splits, recognizer = open_run(args.run)
+    splits, recognizer = open_parsed(args)
     recognizer.config.self_context_seconds = args.seconds
     context = recognizer.context or []
     sets = recording_sets(splits, args.negatives)

@@ -9,7 +9,6 @@ recordings per m, and out-of-grammar accepted with --negatives.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from asr.commands import CommandRecognizer, self_copies
 from asr.packing import GAP_SECONDS, _align_up, window_geometry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from probes_common import answers, open_run, read_audio, recording_sets, tally  # noqa: E402
+from probes_common import answers, open_parsed, read_audio, recording_sets, run_parser, tally  # noqa: E402
 
 
 def piece_frames(recognizer: CommandRecognizer, clip) -> list[torch.Tensor]:
@@ -47,14 +46,11 @@ def piece_frames(recognizer: CommandRecognizer, clip) -> list[torch.Tensor]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run")
+    parser = run_parser(__doc__)
     parser.add_argument("--takes", default="1,2,3,0")
     parser.add_argument("--negatives", action="store_true")
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    splits, recognizer = open_run(args.run)
+    splits, recognizer = open_parsed(args)
     base = recognizer.base_model()
     sets = recording_sets(splits, args.negatives)
     takes = [int(t) for t in args.takes.split(",")]

@@ -9,7 +9,6 @@ model's own threshold, which was calibrated without a prompt) and out-of-grammar
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from asr.commands import CommandRecognizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from probes_common import answers, open_run, read_audio, recording_sets, tally  # noqa: E402
+from probes_common import answers, open_parsed, read_audio, recording_sets, run_parser, tally  # noqa: E402
 
 PREVIOUS_TEXT = "<|startofprev|>"
 
@@ -39,13 +38,10 @@ def set_prompt(recognizer: CommandRecognizer, text: str | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run")
+    parser = run_parser(__doc__)
     parser.add_argument("--negatives", action="store_true")
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    splits, recognizer = open_run(args.run)
+    splits, recognizer = open_parsed(args)
     weight = recognizer.config.decoder_weight
     base = recognizer.base_model()
     prompts = {"none": None, "list": command_list(recognizer.config.commands)}

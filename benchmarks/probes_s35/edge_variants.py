@@ -10,7 +10,6 @@ threshold, and out-of-grammar accepted with --negatives. penalty inf is what shi
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -22,7 +21,7 @@ from asr.commands import (MAX_DIVIDING_LABELS, CommandRecognizer, best_path_log_
                           combine_links, ctc_log_likelihoods)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from probes_common import answers, open_run, read_audio, recording_sets, tally  # noqa: E402
+from probes_common import answers, open_parsed, read_audio, recording_sets, run_parser, tally  # noqa: E402
 
 EDGES = {"none": (), "first": ("first",), "first+last": ("first", "last", "both")}
 
@@ -57,14 +56,11 @@ def link_scores(log_probs: torch.Tensor, recognizer: CommandRecognizer, link: st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run")
+    parser = run_parser(__doc__)
     parser.add_argument("--negatives", action="store_true")
     parser.add_argument("--penalties", default="1,2,3,4,6")
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    splits, recognizer = open_run(args.run)
+    splits, recognizer = open_parsed(args)
     config = recognizer.config
     base = recognizer.base_model()
     sets = recording_sets(splits, args.negatives)

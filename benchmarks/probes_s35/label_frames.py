@@ -21,7 +21,7 @@ from asr.whisper_decoder import START_OF_TRANSCRIPT, short_window_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from non_speech import non_speech_clips  # noqa: E402
-from probes_common import open_run, read_audio, recording_sets, run_parser  # noqa: E402
+from probes_common import open_parsed, read_audio, recording_sets, run_parser  # noqa: E402
 
 NO_CAPTIONS = "<|nocaptions|>"
 
@@ -36,9 +36,8 @@ def no_speech_probability(recognizer, audio: np.ndarray) -> float:
 
 
 def main() -> None:
-    args = run_parser(__doc__).parse_args()
-    torch.set_num_threads(2)
-    splits, recognizer = open_run(args.run, args.model)
+    args = run_parser(__doc__, json_required=True).parse_args()
+    splits, recognizer = open_parsed(args)
     sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items())}
     for name, rows in recording_sets(splits, negatives=True).items():
         sets[name] = [(row["id"], audio) for row, audio in zip(rows, read_audio(rows))]

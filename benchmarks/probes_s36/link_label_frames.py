@@ -14,13 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from asr.commands import NONE, label_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from non_speech import non_speech_clips  # noqa: E402
-from probes_common import open_run, read_audio, recording_sets, run_parser  # noqa: E402
+from probes_common import open_parsed, read_audio, recording_sets, run_parser  # noqa: E402
 
 FLOORS = (0.25, 0.5, 1.0)
 
@@ -32,9 +31,8 @@ def pooled(counts: dict[str, float], rule: str) -> float:
 
 
 def main() -> None:
-    args = run_parser(__doc__).parse_args()
-    torch.set_num_threads(2)
-    splits, recognizer = open_run(args.run, args.model)
+    args = run_parser(__doc__, json_required=True).parse_args()
+    splits, recognizer = open_parsed(args)
     recognizer.config = replace(recognizer.config, min_label_frames=0.0)
     sets = {"non_speech": list(non_speech_clips(np.random.default_rng(0)).items())}
     for name, rows in recording_sets(splits, negatives=True).items():

@@ -409,11 +409,16 @@ class CommandRecognizer:
         texts = [command.text for command in self.commands]
         scores = []
         for audio in audios:
+            # The frames first: they check that the encoder is Whisper's before its decoder is read.
             frames = short_window_frames(self.model.encoder, torch.from_numpy(audio), DECODER_PADDING_SECONDS)
-            if self._text_scorer is None:  # loaded once a Whisper encoder has been checked for
-                self._text_scorer = WhisperTextScorer(self.model.encoder.model_dir)
-            scores.append(self._text_scorer.score_phrases(frames, texts))
+            scores.append(self.text_scorer().score_phrases(frames, texts))
         return scores
+
+    def text_scorer(self) -> WhisperTextScorer:
+        """Whisper's decoder as a scorer of texts, read from the encoder's model folder on first use."""
+        if self._text_scorer is None:
+            self._text_scorer = WhisperTextScorer(self.model.encoder.model_dir)
+        return self._text_scorer
 
     def score_frames(self, frames: list[torch.Tensor], model: ASRModel | None = None,
                      decoded: list[torch.Tensor] | None = None) -> list[torch.Tensor]:

@@ -195,10 +195,11 @@ class WhisperTextScorer:
         model_dir = model_dir or default_whisper_dir()
         self.decoder = load_whisper_decoder_ct2(model_dir)
         self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, TOKENIZER_FILE))
-        self.prompt = [self._special(START_OF_TRANSCRIPT), self._special(NO_TIMESTAMPS)]
-        self.end = self._special(END_OF_TEXT)
+        self.prompt = [self.special(START_OF_TRANSCRIPT), self.special(NO_TIMESTAMPS)]
+        self.end = self.special(END_OF_TEXT)
 
-    def _special(self, token: str) -> int:
+    def special(self, token: str) -> int:
+        """The id of a special token such as <|endoftext|>."""
         index = self.tokenizer.token_to_id(token)
         if index is None:
             raise CT2FormatError(f"the Whisper tokenizer has no {token}")

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from asr.commands import DIGITS, CommandConfig, CommandRecognizer, most_permissive_threshold  # noqa: E402
 from asr.model import ASRModel  # noqa: E402
-from asr.whisper_decoder import WhisperTextScorer, short_window_frames  # noqa: E402
+from asr.whisper_decoder import short_window_frames  # noqa: E402
 from features.audio import load_audio  # noqa: E402
 from features.manifest import read_corpus  # noqa: E402
 
@@ -47,7 +47,7 @@ def main() -> None:
 
     recognizer = CommandRecognizer(ASRModel.load(args.base), CommandConfig(DIGITS, decoder_weight=0.0))
     chain = np.stack([scores.numpy() for scores in recognizer.score_frames(recognizer.encode(audios))])
-    scorer = WhisperTextScorer(recognizer.model.encoder.model_dir)
+    scorer = recognizer.text_scorer()
 
     def report(name: str, scores: np.ndarray) -> None:
         best = scores.argmax(1)

@@ -31,10 +31,10 @@ def command_list(commands: list[str]) -> str:
 
 
 def set_prompt(recognizer: CommandRecognizer, text: str | None) -> None:
-    scorer = recognizer._text_scorer
-    base = [scorer._special("<|startoftranscript|>"), scorer._special("<|notimestamps|>")]
+    scorer = recognizer.text_scorer()
+    base = [scorer.special("<|startoftranscript|>"), scorer.special("<|notimestamps|>")]
     scorer.prompt = base if text is None else \
-        [scorer._special(PREVIOUS_TEXT)] + scorer.tokenizer.encode(text, add_special_tokens=False).ids + base
+        [scorer.special(PREVIOUS_TEXT)] + scorer.tokenizer.encode(text, add_special_tokens=False).ids + base
 
 
 def main() -> None:

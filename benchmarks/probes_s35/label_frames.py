@@ -27,12 +27,12 @@ NO_CAPTIONS = "<|nocaptions|>"
 
 
 def no_speech_probability(recognizer, audio: np.ndarray) -> float:
-    scorer = recognizer._text_scorer
+    scorer = recognizer.text_scorer()
     frames = short_window_frames(recognizer.model.encoder, torch.from_numpy(audio), DECODER_PADDING_SECONDS)
     with torch.inference_mode():
-        state = scorer.decoder.hidden(torch.tensor([[scorer._special(START_OF_TRANSCRIPT)]]),
+        state = scorer.decoder.hidden(torch.tensor([[scorer.special(START_OF_TRANSCRIPT)]]),
                                       scorer.decoder.memories(frames[None]))[0, -1]
-        return float(scorer.decoder.projection(state).softmax(-1)[scorer._special(NO_CAPTIONS)])
+        return float(scorer.decoder.projection(state).softmax(-1)[scorer.special(NO_CAPTIONS)])
 
 
 def main() -> None:

@@ -66,6 +66,11 @@ MAX_PRONUNCIATIONS = 16  # pronunciation combinations kept per command
 # A longer file is refused, not scored: a command is a few seconds, Whisper's decoder reads one
 # 30-s window, and a 10-min file took 8.5 GB and 107 s to answer "none".
 MAX_COMMAND_SECONDS = 30.0
+# A recording that peaks under -60 dBFS is refused as too quiet to hold a command. Zero-shot, 21
+# of the 26 non-speech clips the default model took for digits were near-digital silence
+# (peaks -75 to -71 dBFS), while the quietest of 6675 real recordings (FSDD, AN4, keywords,
+# speechocean762) peaks at -30.8 dBFS (benchmarks/RESULTS.md, "Too quiet to be a command").
+COMMAND_MIN_PEAK = 10 ** (-60 / 20)
 # Zero-shot "none" threshold on the per-label log-likelihood ratio, for models whose config has
 # no `command_threshold` of their own (fit_zero_shot_threshold); enrollment may only raise it.
 # It is what the rule gave the shipped default model (benchmarks/RESULTS.md, "Voice commands").
@@ -539,7 +544,7 @@ class CommandRecognizer:
             audios, kept = [], []
             for index in range(first, min(first + group_size, len(paths))):
                 try:
-                    audios.append(load_audio(paths[index], max_seconds=MAX_COMMAND_SECONDS))
+                    audios.append(load_command_audio(paths[index]))
                     kept.append(index)
                 except AudioError as error:
                     results[index].error = str(error)
@@ -638,6 +643,12 @@ def choose_context(audios: list[np.ndarray], labels: list[int], seconds: float,
             chosen.append(audio)
             total += len(audio)
     return chosen
+
+
+def load_command_audio(path: str | os.PathLike) -> np.ndarray:
+    """A recording as commands are read: 16-kHz mono, at most MAX_COMMAND_SECONDS long, and
+    peaking at COMMAND_MIN_PEAK or more (else AudioError, naming the file)."""
+    return load_audio(path, max_seconds=MAX_COMMAND_SECONDS, min_peak=COMMAND_MIN_PEAK)
 
 
 def read_commands(path: str | os.PathLike) -> list[str]:
@@ -931,7 +942,7 @@ def adapt(base_model_dir: str | os.PathLike, commands: list[str], examples: list
     audios, labels, skipped = [], [], []
     for path, command in examples:  # an unusable recording is reported and left out; the rest go on
         try:
-            audios.append(load_audio(path, max_seconds=MAX_COMMAND_SECONDS))
+            audios.append(load_command_audio(path))
             labels.append(index[command])
         except AudioError as error:
             skipped.append(str(error))

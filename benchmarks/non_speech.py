@@ -6,7 +6,10 @@ A model is a command model folder, or BASE:digits for a base model zero-shot on 
 The clips: white, pink and brown noise at -60 / -45 / -35 / -25 dBFS RMS, 0.5 / 1 / 2 s long
 (36); sine tones at 50, 120, 440 and 1000 Hz (4); and the room tone before the speech of every
 15th keyword recording whose speech starts after 0.5 s (../shared/data/keywords, when present).
-Each model is scored with its `min_label_frames` as saved and with the check off (0).
+Each model is scored with its `min_label_frames` as saved and with the check off (0). A clip
+that peaks under COMMAND_MIN_PEAK is refused before any model reads it, as `asr commands`
+refuses such a file ("too quiet"): it counts as rejected in "accepted", and "accepted_if_read"
+gives what the model would say to every clip.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import librosa
 import numpy as np
 import torch
 
-from asr.commands import DIGITS, NONE, CommandConfig, CommandRecognizer
+from asr.commands import COMMAND_MIN_PEAK, DIGITS, NONE, CommandConfig, CommandRecognizer
 from asr.model import ASRModel
 from features.audio import SAMPLE_RATE, load_audio
 from features.augment import colored_noise
@@ -67,8 +70,10 @@ def main() -> None:
     names, audio = list(clips), list(clips.values())
     kinds = {name: "room" if name.startswith("room") else "tone" if name.startswith("tone") else "noise"
              for name in names}
+    quiet = {name for name, clip in clips.items() if np.abs(clip).max() < COMMAND_MIN_PEAK}
     print(f"{len(names)} clips: " + ", ".join(f"{kind} {list(kinds.values()).count(kind)}" for kind in
-                                            ("noise", "tone", "room")), flush=True)
+                                            ("noise", "tone", "room")) + f"; {len(quiet)} too quiet to be read",
+          flush=True)
     report = {}
     for spec in args.models:
         recognizer = recognizer_for(spec)
@@ -77,13 +82,16 @@ def main() -> None:
         for check in (as_saved, 0.0):
             recognizer.config = replace(recognizer.config, min_label_frames=check)
             said = recognizer.recognize_frames(frames, names, decoded=decoded)
-            accepted = {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind)
+            if_read = {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind)
+                       for kind in ("noise", "tone", "room")}
+            accepted = {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind and r.path not in quiet)
                         for kind in ("noise", "tone", "room")}
             report[f"{spec} min_label_frames={check}"] = {
-                "accepted": accepted, "of": {k: list(kinds.values()).count(k) for k in accepted},
-                "accepted_clips": [f"{r.path}->{r.command}" for r in said if r.command != NONE]}
-            print(f"{spec}  min_label_frames={check}: accepted {sum(accepted.values())} of {len(names)} {accepted}",
-                  flush=True)
+                "accepted": accepted, "accepted_if_read": if_read,
+                "of": {k: list(kinds.values()).count(k) for k in accepted},
+                "accepted_clips": [f"{r.path}->{r.command}" for r in said if r.command != NONE and r.path not in quiet]}
+            print(f"{spec}  min_label_frames={check}: accepted {sum(accepted.values())} of {len(names)} {accepted} "
+                  f"({sum(if_read.values())} if the quiet ones were read)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

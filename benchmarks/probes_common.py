@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.commands import NONE, CommandRecognizer
-from features.audio import load_audio
+from asr.commands import NONE, CommandRecognizer, load_command_audio
 
 
 def open_run(run: str | Path, model: str | None = None) -> tuple[dict, CommandRecognizer]:
@@ -45,7 +44,7 @@ def recording_sets(splits: dict, negatives: bool) -> dict[str, list[dict]]:
 
 
 def read_audio(rows: list[dict]) -> list[np.ndarray]:
-    return [load_audio(row["audio"], max_seconds=30) for row in rows]
+    return [load_command_audio(row["audio"]) for row in rows]
 
 
 def answers(commands: list[str], decided: list[tuple[int, float]]) -> list[str]:

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.commands import NONE, CommandRecognizer
-from features.audio import load_audio
+from asr.commands import NONE, CommandRecognizer, load_command_audio
 from features.manifest import read_corpus
 from recipes.commands.__main__ import utterance_rows
 from recipes.general.__main__ import SHARED, threshold_negatives
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         dev_sets, dev_speakers = dev_negative_sets(args.dev_negatives, args.offset)
         sets.update(dev_sets)
         named = {**named, **dev_speakers}
-    audio = {name: [load_audio(r["audio"], max_seconds=30) for r in rows] for name, rows in sets.items()}
+    audio = {name: [load_command_audio(r["audio"]) for r in rows] for name, rows in sets.items()}
     decoded = {name: recognizer.decoder_scores(clips) for name, clips in audio.items()}
 
     figures: dict[str, dict] = {}

@@ -53,22 +53,29 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
     return AudioInfo(info.samplerate, info.channels, info.frames)
 
 
+def dbfs(amplitude: float) -> float:
+    """An amplitude (full scale 1) in decibels below full scale."""
+    return 20 * math.log10(max(amplitude, 1e-12))
+
+
 def load_audio(
     path: str | os.PathLike,
     sample_rate: int = SAMPLE_RATE,
     allow_silent: bool = False,
     max_seconds: float = MAX_SECONDS,
+    min_peak: float = SILENCE_PEAK,
 ) -> np.ndarray:
     """Decode any format libsndfile reads (WAV, FLAC, Ogg Vorbis/Opus, MP3) to mono float32.
 
     Channels are averaged, any rate is resampled to `sample_rate` with torchaudio's
     band-limited sinc resampler. The whole file is held in memory: long recordings are read
-    with `stream_audio` instead.
+    with `stream_audio` instead. A file whose peak is under `min_peak` (full scale 1) is refused
+    as silent, unless `allow_silent`.
     """
     info = audio_info(path)
     if info.duration > max_seconds:
         raise AudioError(path, f"{info.duration:.0f} s long, over the {max_seconds:.0f} s limit for one file")
-    blocks = list(stream_audio(path, sample_rate, allow_silent, block_seconds=WHOLE_BLOCK_SECONDS))
+    blocks = list(stream_audio(path, sample_rate, allow_silent, block_seconds=WHOLE_BLOCK_SECONDS, min_peak=min_peak))
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
@@ -77,6 +84,7 @@ def stream_audio(
     sample_rate: int = SAMPLE_RATE,
     allow_silent: bool = False,
     block_seconds: float = BLOCK_SECONDS,
+    min_peak: float = SILENCE_PEAK,
 ) -> Iterator[np.ndarray]:
     """The same signal as `load_audio`, as consecutive mono float32 blocks, in bounded memory.
 
@@ -117,6 +125,9 @@ def stream_audio(
             raise AudioError(path, "no audio samples (zero-length)")
         if not allow_silent and peak < SILENCE_PEAK:
             raise AudioError(path, "all silent (peak below -80 dBFS)")
+        if not allow_silent and peak < min_peak:
+            raise AudioError(path, f"too quiet (peak {dbfs(peak):.0f} dBFS, under the {dbfs(min_peak):.0f} dBFS "
+                                   f"asked for)")
         out = resampler.flush()
         if len(out):
             yield out

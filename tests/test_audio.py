@@ -70,6 +70,15 @@ def test_bad_files_fail_with_one_line_naming_the_file(tmp_path, speech):
         assert reason is None or reason in message, message
 
 
+def test_a_floor_on_the_peak_refuses_a_quiet_file_and_names_its_level(tmp_path, speech):
+    quiet = speech * 10 ** (-70 / 20) / np.abs(speech).max()
+    sf.write(tmp_path / "quiet.wav", quiet, SAMPLE_RATE, subtype="FLOAT")
+    assert np.allclose(load_audio(tmp_path / "quiet.wav"), quiet)  # over the -80 dBFS silence floor
+    with pytest.raises(AudioError, match=r"quiet.wav: too quiet \(peak -70 dBFS, under the -60 dBFS asked for\)"):
+        load_audio(tmp_path / "quiet.wav", min_peak=10 ** (-60 / 20))
+    assert len(load_audio(tmp_path / "quiet.wav", min_peak=10 ** (-60 / 20), allow_silent=True)) == len(quiet)
+
+
 def test_manifest_round_trip_and_balanced_subset(tmp_path):
     utts = read_manifest(shared_or_skip("an4/train/manifest.jsonl"))
     write_manifest(utts[:50], tmp_path / "m.jsonl")

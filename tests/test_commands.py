@@ -501,16 +501,18 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
 
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not audio")
-    too_long = tmp_path / "too_long.wav"  # over MAX_COMMAND_SECONDS: refused from its header
-    sf.write(too_long, np.random.default_rng(0).normal(0, 0.1, 31 * 16_000).astype(np.float32), 16_000)
+    quiet = tmp_path / "quiet.wav"  # the first test recording at a peak of -70 dBFS: too quiet to be a command
+    clip = load_audio(test[0].audio)
+    sf.write(quiet, clip * 10 ** (-70 / 20) / np.abs(clip).max(), 16_000, subtype="FLOAT")
     recognizer.save(tmp_path / "cmd")
     assert (tmp_path / "cmd" / "base_links.safetensors").exists()
     loaded = CommandRecognizer.load(tmp_path / "cmd", encoder)
     loaded.config.base_margin = 1.5
     assert all(torch.equal(a, b) for a, b in zip(loaded.base_model().posteriors(test_frames), base_posteriors))
     loaded.config.base_margin = None
-    results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio], group_size=2)
+    results = loaded.recognize_files([test[0].audio, str(broken), test[-1].audio, str(quiet)], group_size=2)
     assert results[1].error and results[1].command == NONE
+    assert results[3].command == NONE and results[3].error.endswith("too quiet (peak -70 dBFS, under the -60 dBFS asked for)")
     # The model keeps 10 s of its enrollment recordings (16-bit) and encodes each file followed by
     # copies of itself, then by them.
     assert summary["context_recordings"] == len(loaded.context) == len(recognizer.context) > 3
@@ -550,6 +552,7 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
 
     from asr.commands import synthesized_examples
     from features.manifest import read_corpus
+    from features.audio import load_audio
     from features.synth import COMMAND_VOICES
     from tests.conftest import asr, shared_or_skip
 
@@ -584,11 +587,16 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
         r"threshold (\S+) \(zero-shot (\S+); the shots alone would give (\S+)\)", done.stdout).groups())
     assert zero_shot <= threshold <= learned
     assert (tmp_path / "cmd" / "context_audio.safetensors").exists()  # the voices are its encoder context
-    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, too_long, "--format", "json")
+    quiet = tmp_path / "quiet.wav"  # a test recording at a peak of -70 dBFS (near-digital silence)
+    clip = load_audio(test[0].audio)
+    sf.write(quiet, clip * 10 ** (-70 / 20) / np.abs(clip).max(), 16_000, subtype="FLOAT")
+    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, too_long, quiet,
+                     "--format", "json")
     assert recognized.returncode == 1 and "broken.wav" in recognized.stderr
     assert "too_long.wav: 31 s long, over the 30 s limit" in recognized.stderr
+    assert "quiet.wav: too quiet (peak -70 dBFS" in recognized.stderr
     results = json.loads(recognized.stdout)
-    assert len(results) == len(test) + 2 and all(r["error"] and r["command"] == NONE for r in results[-2:])
+    assert len(results) == len(test) + 3 and all(r["error"] and r["command"] == NONE for r in results[-3:])
     assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75
     heard_noise = json.loads(asr("commands", tmp_path / "cmd", *noises, "--format", "json").stdout)
     assert [r["command"] for r in heard_noise] == [NONE] * len(noises), heard_noise

@@ -42,11 +42,12 @@ import torch
 from tqdm import tqdm
 
 from asr.cli import exit_code_of
-from asr.commands import NONE, AdaptConfig, CommandConfig, CommandRecognizer, Recognition, adapt_recognizer
+from asr.commands import (NONE, AdaptConfig, CommandConfig, CommandRecognizer, Recognition, adapt_recognizer,
+                          load_command_audio)
 from asr.encoder import load_encoder
 from asr.model import ASRModel, write_json_atomically
 from asr.text import normalize_text
-from features.audio import AudioError, load_audio
+from features.audio import AudioError
 from features.manifest import Utterance, read_corpus
 from recipes.commands.decisions import decision_rows, rows_calibration
 from training.cache import encode_corpus
@@ -152,11 +153,12 @@ def evaluate(recognizer: CommandRecognizer, frames: list[torch.Tensor], truths: 
 
 
 def load_readable(utterances: list[Utterance]) -> tuple[list[Utterance], list[np.ndarray]]:
-    """The readable recordings and their audio; an unreadable one is left out with a one-line warning."""
+    """The recordings `asr commands` can read, and their audio; another (unreadable, too long, too
+    quiet) is left out with a one-line warning."""
     kept, audios = [], []
     for utt in tqdm(utterances, desc="load", unit="utt"):
         try:
-            audios.append(load_audio(utt.audio))
+            audios.append(load_command_audio(utt.audio))
             kept.append(utt)
         except AudioError as error:
             logging.warning("%s", error)
@@ -346,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in (["text"] if args.synthesized_voices else []) + shot_counts:
         shots = draw_shots(enroll, commands, k, args.seed + k) if k != "text" else []
         splits["shots"][str(k)] = utterance_rows(shots)
-        audios = [load_audio(u.audio) for u in shots]
+        audios = [load_command_audio(u.audio) for u in shots]
         recognizer = CommandRecognizer(ASRModel.load(args.base, encoder),
                                        CommandConfig(commands, base_margin=args.base_margin,
                                                      self_context_seconds=args.self_context_seconds,

@@ -69,8 +69,8 @@ def load_audio(
 
     Channels are averaged, any rate is resampled to `sample_rate` with torchaudio's
     band-limited sinc resampler. The whole file is held in memory: long recordings are read
-    with `stream_audio` instead. A file whose peak is under `min_peak` (full scale 1) is refused
-    as silent, unless `allow_silent`.
+    with `stream_audio` instead. A file that peaks under -80 dBFS (SILENCE_PEAK), or under a
+    higher `min_peak` (full scale 1), is refused, unless `allow_silent`.
     """
     info = audio_info(path)
     if info.duration > max_seconds:

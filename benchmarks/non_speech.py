@@ -22,7 +22,7 @@ import librosa
 import numpy as np
 import torch
 
-from asr.commands import COMMAND_MIN_PEAK, DIGITS, NONE, CommandConfig, CommandRecognizer
+from asr.commands import COMMAND_MIN_PEAK, DIGITS, NONE, CommandConfig, CommandRecognizer, Recognition
 from asr.model import ASRModel
 from features.audio import SAMPLE_RATE, load_audio
 from features.augment import colored_noise
@@ -51,6 +51,13 @@ def non_speech_clips(rng: np.random.Generator, keywords: Path = KEYWORDS) -> dic
                 if np.abs(lead).max() > 1e-4:  # load_audio's silence floor
                     clips[f"room_{utt.id}"] = lead
     return clips
+
+
+def accepted_by_kind(said: list[Recognition], kinds: dict[str, str], refused: set[str] = frozenset()
+                     ) -> dict[str, int]:
+    """Clips answered with a command, per kind; a `refused` clip (too quiet to be read) counts as "none"."""
+    return {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind and r.path not in refused)
+            for kind in ("noise", "tone", "room")}
 
 
 def recognizer_for(spec: str) -> CommandRecognizer:
@@ -82,10 +89,7 @@ def main() -> None:
         for check in (as_saved, 0.0):
             recognizer.config = replace(recognizer.config, min_label_frames=check)
             said = recognizer.recognize_frames(frames, names, decoded=decoded)
-            if_read = {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind)
-                       for kind in ("noise", "tone", "room")}
-            accepted = {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind and r.path not in quiet)
-                        for kind in ("noise", "tone", "room")}
+            if_read, accepted = accepted_by_kind(said, kinds), accepted_by_kind(said, kinds, quiet)
             report[f"{spec} min_label_frames={check}"] = {
                 "accepted": accepted, "accepted_if_read": if_read,
                 "of": {k: list(kinds.values()).count(k) for k in accepted},

@@ -17,6 +17,16 @@ def asr(*args, timeout: int = 1800) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+def write_at_peak(path: Path, audio: "np.ndarray", peak_dbfs: float, sample_rate: int = 16_000) -> "np.ndarray":
+    """`audio` scaled to peak at `peak_dbfs`, written as 32-bit float (no rounding to a level) and returned."""
+    import numpy as np
+    import soundfile as sf
+
+    scaled = audio * 10 ** (peak_dbfs / 20) / np.abs(audio).max()
+    sf.write(path, scaled, sample_rate, subtype="FLOAT")
+    return scaled
+
+
 def shared_or_skip(relative: str) -> Path:
     path = SHARED / relative
     if not path.exists():

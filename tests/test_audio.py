@@ -4,7 +4,7 @@ import soundfile as sf
 
 from features.audio import SAMPLE_RATE, AudioError, load_audio
 from features.manifest import labeled_subset, read_corpus, read_manifest, write_manifest
-from tests.conftest import shared_or_skip
+from tests.conftest import shared_or_skip, write_at_peak
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,7 @@ def test_bad_files_fail_with_one_line_naming_the_file(tmp_path, speech):
 
 
 def test_a_floor_on_the_peak_refuses_a_quiet_file_and_names_its_level(tmp_path, speech):
-    quiet = speech * 10 ** (-70 / 20) / np.abs(speech).max()
-    sf.write(tmp_path / "quiet.wav", quiet, SAMPLE_RATE, subtype="FLOAT")
+    quiet = write_at_peak(tmp_path / "quiet.wav", speech, -70.0, SAMPLE_RATE)
     assert np.allclose(load_audio(tmp_path / "quiet.wav"), quiet)  # over the -80 dBFS silence floor
     with pytest.raises(AudioError, match=r"quiet.wav: too quiet \(peak -70 dBFS, under the -60 dBFS asked for\)"):
         load_audio(tmp_path / "quiet.wav", min_peak=10 ** (-60 / 20))

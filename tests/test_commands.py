@@ -24,7 +24,7 @@ from asr.lexicon import PHONEMES, Lexicon
 from asr.model import ASRModel
 from asr.text import CHARACTERS
 from features.augment import colored_noise
-from tests.conftest import espeak_or_skip
+from tests.conftest import espeak_or_skip, write_at_peak
 from tests.synthetic import TinyEncoder, synthetic_examples, tiny_model
 
 COMMANDS = ["lights on", "lights off", "next"]
@@ -502,8 +502,7 @@ def test_real_recordings_of_a_speaker_not_enrolled_after_adapting_a_fresh_link(t
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not audio")
     quiet = tmp_path / "quiet.wav"  # the first test recording at a peak of -70 dBFS: too quiet to be a command
-    clip = load_audio(test[0].audio)
-    sf.write(quiet, clip * 10 ** (-70 / 20) / np.abs(clip).max(), 16_000, subtype="FLOAT")
+    write_at_peak(quiet, load_audio(test[0].audio), -70.0)
     recognizer.save(tmp_path / "cmd")
     assert (tmp_path / "cmd" / "base_links.safetensors").exists()
     loaded = CommandRecognizer.load(tmp_path / "cmd", encoder)
@@ -588,8 +587,7 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     assert zero_shot <= threshold <= learned
     assert (tmp_path / "cmd" / "context_audio.safetensors").exists()  # the voices are its encoder context
     quiet = tmp_path / "quiet.wav"  # a test recording at a peak of -70 dBFS (near-digital silence)
-    clip = load_audio(test[0].audio)
-    sf.write(quiet, clip * 10 ** (-70 / 20) / np.abs(clip).max(), 16_000, subtype="FLOAT")
+    write_at_peak(quiet, load_audio(test[0].audio), -70.0)
     recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, too_long, quiet,
                      "--format", "json")
     assert recognized.returncode == 1 and "broken.wav" in recognized.stderr

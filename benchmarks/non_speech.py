@@ -7,9 +7,9 @@ The clips: white, pink and brown noise at -60 / -45 / -35 / -25 dBFS RMS, 0.5 / 
 (36); sine tones at 50, 120, 440 and 1000 Hz (4); and the room tone before the speech of every
 15th keyword recording whose speech starts after 0.5 s (../shared/data/keywords, when present).
 Each model is scored with its `min_label_frames` as saved and with the check off (0). A clip
-that peaks under COMMAND_MIN_PEAK is refused before any model reads it, as `asr commands`
-refuses such a file ("too quiet"): it counts as rejected in "accepted", and "accepted_if_read"
-gives what the model would say to every clip.
+that `asr commands` would refuse before any model reads it (`load_command_audio`: peaking under
+COMMAND_MIN_PEAK, "too quiet", or a steady tone) counts as rejected in "accepted";
+"accepted_if_read" gives what the model would say to every clip.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import torch
 
 from asr.commands import COMMAND_MIN_PEAK, DIGITS, NONE, CommandConfig, CommandRecognizer, Recognition
 from asr.model import ASRModel
-from features.audio import SAMPLE_RATE, load_audio
+from features.audio import SAMPLE_RATE, load_audio, steady_tone
 from features.augment import colored_noise
 from features.manifest import read_corpus
 
@@ -55,7 +55,7 @@ def non_speech_clips(rng: np.random.Generator, keywords: Path = KEYWORDS) -> dic
 
 def accepted_by_kind(said: list[Recognition], kinds: dict[str, str], refused: set[str] = frozenset()
                      ) -> dict[str, int]:
-    """Clips answered with a command, per kind; a `refused` clip (too quiet to be read) counts as "none"."""
+    """Clips answered with a command, per kind; a `refused` clip (one asr commands would not read) counts as "none"."""
     return {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind and r.path not in refused)
             for kind in ("noise", "tone", "room")}
 
@@ -77,10 +77,13 @@ def main() -> None:
     names, audio = list(clips), list(clips.values())
     kinds = {name: "room" if name.startswith("room") else "tone" if name.startswith("tone") else "noise"
              for name in names}
+    # load_command_audio's checks, on the clips in memory: too quiet, then a steady tone
     quiet = {name for name, clip in clips.items() if np.abs(clip).max() < COMMAND_MIN_PEAK}
+    tones = {name for name, clip in clips.items() if name not in quiet and steady_tone(clip) is not None}
+    refused = quiet | tones
     print(f"{len(names)} clips: " + ", ".join(f"{kind} {list(kinds.values()).count(kind)}" for kind in
-                                            ("noise", "tone", "room")) + f"; {len(quiet)} too quiet to be read",
-          flush=True)
+                                            ("noise", "tone", "room")) +
+          f"; refused before any model reads them: {len(quiet)} too quiet, {len(tones)} steady tones", flush=True)
     report = {}
     for spec in args.models:
         recognizer = recognizer_for(spec)
@@ -89,13 +92,14 @@ def main() -> None:
         for check in (as_saved, 0.0):
             recognizer.config = replace(recognizer.config, min_label_frames=check)
             said = recognizer.recognize_frames(frames, names, decoded=decoded)
-            if_read, accepted = accepted_by_kind(said, kinds), accepted_by_kind(said, kinds, quiet)
+            if_read, accepted = accepted_by_kind(said, kinds), accepted_by_kind(said, kinds, refused)
             report[f"{spec} min_label_frames={check}"] = {
                 "accepted": accepted, "accepted_if_read": if_read,
                 "of": {k: list(kinds.values()).count(k) for k in accepted},
-                "accepted_clips": [f"{r.path}->{r.command}" for r in said if r.command != NONE and r.path not in quiet]}
+                "accepted_clips": [f"{r.path}->{r.command}" for r in said
+                                   if r.command != NONE and r.path not in refused]}
             print(f"{spec}  min_label_frames={check}: accepted {sum(accepted.values())} of {len(names)} {accepted} "
-                  f"({sum(if_read.values())} if the quiet ones were read)", flush=True)
+                  f"({sum(if_read.values())} if the refused ones were read)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

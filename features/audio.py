@@ -58,6 +58,39 @@ def dbfs(amplitude: float) -> float:
     return 20 * math.log10(max(amplitude, 1e-12))
 
 
+def narrowband_shares(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, floor_db: float = 30.0,
+                      half_width_hz: float = 62.5) -> tuple[np.ndarray, np.ndarray]:
+    """Per sounding frame (32-ms Hann frames every 10 ms, within `floor_db` of the loudest): the
+    share of its energy within `half_width_hz` of its strongest frequency, and that frequency.
+    Near 1 for a tone; a voiced speech frame spreads its energy over harmonics and formants."""
+    n_fft, hop = round(0.032 * sample_rate), round(0.010 * sample_rate)
+    if len(audio) < n_fft:
+        return np.zeros(0), np.zeros(0)
+    power = torch.stft(torch.as_tensor(audio, dtype=torch.float32), n_fft, hop, window=torch.hann_window(n_fft),
+                       return_complex=True).abs().square()  # (bins, frames)
+    energy = power.sum(0)
+    sounding = power[:, energy >= energy.max() * 10 ** (-floor_db / 10)]
+    strongest = sounding.argmax(0)
+    half = round(half_width_hz * n_fft / sample_rate)
+    padded = torch.nn.functional.pad(sounding, (0, 0, half, half))
+    columns = torch.arange(sounding.shape[1])
+    band = sum(padded[strongest + half + shift, columns] for shift in range(-half, half + 1))
+    shares = band / sounding.sum(0).clamp_min(1e-30)
+    return shares.numpy(), strongest.numpy() * sample_rate / n_fft
+
+
+def steady_tone(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, share: float = 0.99,
+                frames_share: float = 0.9) -> float | None:
+    """The frequency (Hz) of the steady tone `audio` is (a beep, a hum, a whistle), or None: at
+    least `frames_share` of its sounding frames hold `share` of their energy in one narrow band
+    (`narrowband_shares`). Asked of every sounding frame, not of the loudest alone, so that speech
+    after a louder beep is still speech."""
+    shares, frequencies = narrowband_shares(audio, sample_rate)
+    if len(shares) == 0 or np.mean(shares >= share) < frames_share:
+        return None
+    return float(np.median(frequencies[shares >= share]))
+
+
 def load_audio(
     path: str | os.PathLike,
     sample_rate: int = SAMPLE_RATE,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from features.audio import SAMPLE_RATE, AudioError, load_audio
+from features.audio import SAMPLE_RATE, AudioError, load_audio, steady_tone
 from features.manifest import labeled_subset, read_corpus, read_manifest, write_manifest
 from tests.conftest import shared_or_skip, write_at_peak
 
@@ -68,6 +68,19 @@ def test_bad_files_fail_with_one_line_naming_the_file(tmp_path, speech):
         message = str(caught.value)
         assert message.startswith(str(path)) and "\n" not in message, message
         assert reason is None or reason in message, message
+
+
+def test_a_steady_tone_is_told_from_speech_and_from_speech_after_a_louder_beep(speech):
+    seconds = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    silence = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    for hz in (50.0, 440.0, 1000.0, 3000.0):
+        tone = np.concatenate([silence, 0.05 * np.sin(2 * np.pi * hz * seconds), silence]).astype(np.float32)
+        assert abs(steady_tone(tone) - hz) <= 16  # the STFT's bins are 31.25 Hz apart
+    assert steady_tone(speech) is None
+    beep = (0.5 * np.sin(2 * np.pi * 1000 * seconds[: SAMPLE_RATE // 2])).astype(np.float32)  # louder than the speech
+    assert steady_tone(np.concatenate([beep, silence, speech])) is None
+    assert steady_tone(0.1 * np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32)) is None
+    assert steady_tone(np.zeros(SAMPLE_RATE, dtype=np.float32)) is None and steady_tone(speech[:100]) is None
 
 
 def test_a_floor_on_the_peak_refuses_a_quiet_file_and_names_its_level(tmp_path, speech):

@@ -588,13 +588,16 @@ def test_adapt_from_the_command_text_alone_through_the_cli(tmp_path):
     assert (tmp_path / "cmd" / "context_audio.safetensors").exists()  # the voices are its encoder context
     quiet = tmp_path / "quiet.wav"  # a test recording at a peak of -70 dBFS (near-digital silence)
     write_at_peak(quiet, load_audio(test[0].audio), -70.0)
-    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, too_long, quiet,
+    tone = tmp_path / "tone.wav"  # a 1-kHz beep, which adapted models took for a command
+    sf.write(tone, 0.1 * np.sin(2 * np.pi * 1000 * np.arange(16_000) / 16_000), 16_000)
+    recognized = asr("commands", tmp_path / "cmd", *[u.audio for u in test], broken, too_long, quiet, tone,
                      "--format", "json")
     assert recognized.returncode == 1 and "broken.wav" in recognized.stderr
     assert "too_long.wav: 31 s long, over the 30 s limit" in recognized.stderr
     assert "quiet.wav: too quiet (peak -70 dBFS" in recognized.stderr
+    assert "tone.wav: a steady 1000-Hz tone, not speech" in recognized.stderr
     results = json.loads(recognized.stdout)
-    assert len(results) == len(test) + 3 and all(r["error"] and r["command"] == NONE for r in results[-3:])
+    assert len(results) == len(test) + 4 and all(r["error"] and r["command"] == NONE for r in results[-4:])
     assert np.mean([r["command"].upper() == u.text for r, u in zip(results, test)]) >= 0.75
     heard_noise = json.loads(asr("commands", tmp_path / "cmd", *noises, "--format", "json").stdout)
     assert [r["command"] for r in heard_noise] == [NONE] * len(noises), heard_noise

@@ -71,11 +71,6 @@ MAX_COMMAND_SECONDS = 30.0
 # (peaks -75 to -71 dBFS), while the quietest of 6675 real recordings (FSDD, AN4, keywords,
 # speechocean762) peaks at -30.8 dBFS (benchmarks/RESULTS.md, "Too quiet to be a command").
 COMMAND_MIN_PEAK = 10 ** (-60 / 20)
-# A recording that is a steady tone (features.audio.steady_tone: 9 in 10 of its sounding frames
-# hold 99 % of their energy within 62.5 Hz of one frequency) is refused too: adapted models took
-# 440-Hz and 1-kHz sines for commands. Of 9175 real recordings (FSDD, keywords, AN4,
-# speechocean762) none has more than 61 % of its frames that narrow: one speaker's ALEXAs over a
-# loud 60-Hz hum; 99 % have under 9 % (benchmarks/RESULTS.md, "A steady tone is not a command").
 # Zero-shot "none" threshold on the per-label log-likelihood ratio, for models whose config has
 # no `command_threshold` of their own (fit_zero_shot_threshold); enrollment may only raise it.
 # It is what the rule gave the shipped default model (benchmarks/RESULTS.md, "Voice commands").
@@ -654,6 +649,10 @@ def load_command_audio(path: str | os.PathLike) -> np.ndarray:
     """A recording as commands are read: 16-kHz mono, at most MAX_COMMAND_SECONDS long, peaking
     at COMMAND_MIN_PEAK or more, and not a steady tone (else AudioError, naming the file)."""
     audio = load_audio(path, max_seconds=MAX_COMMAND_SECONDS, min_peak=COMMAND_MIN_PEAK)
+    # Adapted models took 440-Hz and 1-kHz sines for commands. Of 9175 real recordings (FSDD,
+    # keywords, AN4, speechocean762) none has more than 61 % of its sounding frames as narrow as
+    # steady_tone asks 90 % to be (one speaker's ALEXAs over a loud 60-Hz hum); 99 % have under 9 %
+    # (benchmarks/RESULTS.md, "A steady tone is not a command").
     tone = steady_tone(audio)
     if tone is not None:
         raise AudioError(path, f"a steady {tone:.0f}-Hz tone, not speech")

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
 import librosa
 import numpy as np
+import soundfile as sf
 import torch
 
-from asr.commands import COMMAND_MIN_PEAK, DIGITS, NONE, CommandConfig, CommandRecognizer, Recognition
+from asr.commands import DIGITS, NONE, CommandConfig, CommandRecognizer, Recognition, load_command_audio
 from asr.model import ASRModel
-from features.audio import SAMPLE_RATE, load_audio, steady_tone
+from features.audio import SAMPLE_RATE, AudioError, load_audio
 from features.augment import colored_noise
 from features.manifest import read_corpus
 
@@ -53,7 +57,22 @@ def non_speech_clips(rng: np.random.Generator, keywords: Path = KEYWORDS) -> dic
     return clips
 
 
-def accepted_by_kind(said: list[Recognition], kinds: dict[str, str], refused: set[str] = frozenset()
+def refusals(clips: dict[str, np.ndarray]) -> dict[str, str]:
+    """The clips `asr commands` would refuse before any model reads them, and why ("too quiet",
+    "a steady 440-Hz tone"): each is written to a file and read as it reads files (`load_command_audio`)."""
+    refused = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, clip in clips.items():
+            path = Path(folder) / f"{name}.wav"
+            sf.write(path, clip, SAMPLE_RATE, subtype="FLOAT")  # float: the level exactly as made
+            try:
+                load_command_audio(path)
+            except AudioError as error:
+                refused[name] = error.reason.split(" (")[0].split(",")[0]
+    return refused
+
+
+def accepted_by_kind(said: list[Recognition], kinds: dict[str, str], refused: Collection[str] = frozenset()
                      ) -> dict[str, int]:
     """Clips answered with a command, per kind; a `refused` clip (one asr commands would not read) counts as "none"."""
     return {kind: sum(r.command != NONE for r in said if kinds[r.path] == kind and r.path not in refused)
@@ -77,14 +96,12 @@ def main() -> None:
     names, audio = list(clips), list(clips.values())
     kinds = {name: "room" if name.startswith("room") else "tone" if name.startswith("tone") else "noise"
              for name in names}
-    # load_command_audio's checks, on the clips in memory: too quiet, then a steady tone
-    quiet = {name for name, clip in clips.items() if np.abs(clip).max() < COMMAND_MIN_PEAK}
-    tones = {name for name, clip in clips.items() if name not in quiet and steady_tone(clip) is not None}
-    refused = quiet | tones
+    refused = refusals(clips)
+    reasons = ", ".join(f"{count} {reason}" for reason, count in Counter(refused.values()).items())
     print(f"{len(names)} clips: " + ", ".join(f"{kind} {list(kinds.values()).count(kind)}" for kind in
                                             ("noise", "tone", "room")) +
-          f"; refused before any model reads them: {len(quiet)} too quiet, {len(tones)} steady tones", flush=True)
-    report = {}
+          f"; refused before any model reads them: {reasons or 'none'}", flush=True)
+    report: dict = {"refused": refused}
     for spec in args.models:
         recognizer = recognizer_for(spec)
         frames, decoded = recognizer.encode(audio), recognizer.decoder_scores(audio)

@@ -1,10 +1,12 @@
-"""What the command probes (benchmarks/probes_s33 ... probes_s36) share: their arguments, a recipe
-run's saved command model and recordings (its OUT folder: model/ and splits.json), and the tally
-of answers (right and top-1 of the test recordings, accepted of each out-of-grammar source)."""
+"""What the command probes (benchmarks/probes_s33 ... probes_s38) share: their arguments, a recipe
+run's saved command model and recordings (its OUT folder: model/ and splits.json), a seeded sample
+of one speaker's recordings, and the tally of answers (right and top-1 of the test recordings,
+accepted of each out-of-grammar source)."""
 from __future__ import annotations
 
 import argparse
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,14 @@ def open_parsed(args: argparse.Namespace) -> tuple[dict, CommandRecognizer]:
     """`open_run` on a `run_parser`'s arguments, with torch on the two threads the probes ran on."""
     torch.set_num_threads(2)
     return open_run(args.run, args.model)
+
+
+def speaker_sample(rows: list[dict], speaker: str, count: int, seed: int) -> list[dict]:
+    """`count` of one speaker's manifest rows, in a seeded shuffle: the draw that the probes
+    reading single speakers (probes_s37/decoder_copies.py, probes_s38/bigger_whisper.py) share."""
+    mine = [row for row in rows if row["speaker"] == speaker]
+    random.Random(seed).shuffle(mine)
+    return mine[:count]
 
 
 def recording_sets(splits: dict, negatives: bool) -> dict[str, list[dict]]:

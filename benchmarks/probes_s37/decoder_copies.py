@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from asr.commands import DECODER_PADDING_SECONDS, self_copies
+from asr.commands import DECODER_PADDING_SECONDS, DIGITS, self_copies
 from asr.encoder import load_encoder
 from asr.packing import GAP_SECONDS
 from asr.whisper_decoder import WhisperTextScorer
 from features.audio import load_audio
 
-DIGITS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import speaker_sample  # noqa: E402
 
 
 def window_of(pieces: list[np.ndarray], sample_rate: int) -> tuple[np.ndarray, list[int]]:
@@ -90,10 +91,9 @@ def main() -> None:
     variants = args.variants.split(",")
     records = []
     for speaker in args.speakers.split(","):
-        mine = [row for row in rows if row["speaker"] == speaker]
-        random.Random(args.seed).shuffle(mine)
+        mine = speaker_sample(rows, speaker, args.per_speaker, args.seed)
         right = dict.fromkeys(variants, 0)
-        for row in mine[: args.per_speaker]:
+        for row in mine:
             audio = load_audio(str(Path(args.data) / row["audio"]), max_seconds=30)
             record = {"id": row["id"], "text": row["text"], "seconds": round(len(audio) / 16000, 3)}
             for variant in variants:
@@ -101,7 +101,7 @@ def main() -> None:
                 record[variant] = [round(float(s), 3) for s in scores]
                 right[variant] += DIGITS[int(scores.argmax())] == row["text"]
             records.append(record)
-        print(speaker, {v: f"{right[v]}/{min(len(mine), args.per_speaker)}" for v in variants}, flush=True)
+        print(speaker, {v: f"{right[v]}/{len(mine)}" for v in variants}, flush=True)
     Path(args.json).write_text(json.dumps(records))
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import re
+import sys
 from pathlib import Path
 
 import torch
@@ -32,6 +32,9 @@ import torch
 from asr.commands import DECODER_PADDING_SECONDS, DIGITS, load_command_audio
 from asr.encoder import load_encoder
 from asr.whisper_decoder import START_OF_TRANSCRIPT, NO_TIMESTAMPS, WhisperTextScorer, short_window_frames
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes_common import speaker_sample  # noqa: E402
 
 
 def scorer_for(encoder) -> WhisperTextScorer:  # noqa: ANN001 - a WhisperAudioEncoder
@@ -69,9 +72,7 @@ def main() -> None:
                          WhisperModel(encoder.model_dir, device="cpu", compute_type="int8", cpu_threads=2))
     records = []
     for speaker in args.speakers.split(","):
-        mine = [row for row in rows if row["speaker"] == speaker]
-        random.Random(args.seed).shuffle(mine)  # the sample of probes_s37/decoder_copies.py
-        mine = mine[: args.per_speaker]
+        mine = speaker_sample(rows, speaker, args.per_speaker, args.seed)  # probes_s37/decoder_copies.py's
         right = {f"{name} {way}": 0 for name in systems for way in ("closed", "open")}
         for row in mine:
             audio = load_command_audio(Path(args.data) / row["audio"])

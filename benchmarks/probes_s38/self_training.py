@@ -57,6 +57,7 @@ def main() -> None:
     shot_labels = [commands.index(row["text"]) for row in shots]
     speaker_of = {row["audio"]: row["id"].split("_")[0] for row in splits["test"]}
     speakers = args.speakers.split(",") if args.speakers else sorted(set(speaker_of.values()))
+    encoder = ASRModel.load(args.base).encoder  # frozen: every adapted model shares it
     report = {}
     for speaker in speakers:
         mine = [row for row in answers if speaker_of[row["audio"]] == speaker]
@@ -67,7 +68,7 @@ def main() -> None:
         for half, other in ((halves[0], halves[1]), (halves[1], halves[0])):
             chosen = pseudo_labelled(other, args.confidence, args.per_command)
             wrong_labels = sum(row["command"] != row["truth"] for row in chosen)
-            recognizer = CommandRecognizer(ASRModel.load(args.base), CommandConfig(list(commands)))
+            recognizer = CommandRecognizer(ASRModel.load(args.base, encoder), CommandConfig(list(commands)))
             started = time.perf_counter()
             adapt_recognizer(recognizer, shot_audio + [load_command_audio(row["audio"]) for row in chosen],
                              shot_labels + [commands.index(row["command"]) for row in chosen],

@@ -40,12 +40,29 @@ def open_parsed(args: argparse.Namespace) -> tuple[dict, CommandRecognizer]:
     return open_run(args.run, args.model)
 
 
-def speaker_sample(rows: list[dict], speaker: str, count: int, seed: int) -> list[dict]:
-    """`count` of one speaker's manifest rows, in a seeded shuffle: the draw that the probes
-    reading single speakers (probes_s37/decoder_copies.py, probes_s38/bigger_whisper.py) share."""
-    mine = [row for row in rows if row["speaker"] == speaker]
-    random.Random(seed).shuffle(mine)
-    return mine[:count]
+def speaker_parser(description: str | None, speakers: str) -> argparse.ArgumentParser:
+    """The arguments of a probe that reads a sample of each of some FSDD speakers' recordings
+    (`speaker_samples`); a probe adds its own."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/fsdd")
+    parser.add_argument("--speakers", default=speakers)
+    parser.add_argument("--per-speaker", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", required=True)
+    return parser
+
+
+def speaker_samples(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Per speaker of a `speaker_parser`'s arguments: --per-speaker of the speaker's manifest rows
+    in a seeded shuffle, the draw that probes_s37/decoder_copies.py and probes_s38/bigger_whisper.py
+    share."""
+    rows = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").read_text().splitlines()]
+    samples = {}
+    for speaker in args.speakers.split(","):
+        mine = [row for row in rows if row["speaker"] == speaker]
+        random.Random(args.seed).shuffle(mine)
+        samples[speaker] = mine[: args.per_speaker]
+    return samples
 
 
 def recording_sets(splits: dict, negatives: bool) -> dict[str, list[dict]]:

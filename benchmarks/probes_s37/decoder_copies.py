@@ -18,7 +18,6 @@ scores). FSDD recordings of the given speakers, a seeded sample of --per-speaker
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from asr.whisper_decoder import WhisperTextScorer
 from features.audio import load_audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from probes_common import speaker_sample  # noqa: E402
+from probes_common import speaker_parser, speaker_samples  # noqa: E402
 
 
 def window_of(pieces: list[np.ndarray], sample_rate: int) -> tuple[np.ndarray, list[int]]:
@@ -75,23 +74,16 @@ def decoder_frames(encoder, audio: np.ndarray, variant: str, copies_seconds: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data/fsdd")
-    parser.add_argument("--speakers", default="nicolas,lucas,george,jackson")
-    parser.add_argument("--per-speaker", type=int, default=150)
+    parser = speaker_parser(__doc__, "nicolas,lucas,george,jackson")
     parser.add_argument("--variants", default="alone,after,before", help="also leadN (see above)")
     parser.add_argument("--copies-seconds", type=float, default=5.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    rows = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").read_text().splitlines()]
     encoder = load_encoder("whisper-tiny.en")
     scorer = WhisperTextScorer(encoder.model_dir)
     variants = args.variants.split(",")
     records = []
-    for speaker in args.speakers.split(","):
-        mine = speaker_sample(rows, speaker, args.per_speaker, args.seed)
+    for speaker, mine in speaker_samples(args).items():
         right = dict.fromkeys(variants, 0)
         for row in mine:
             audio = load_audio(str(Path(args.data) / row["audio"]), max_seconds=30)

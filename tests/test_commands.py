@@ -412,6 +412,7 @@ def test_thresholds_fitted_on_per_token_scores_are_flagged_on_load(tmp_path):
     assert any("older command scores" in m and str(tmp_path / "cmd") in m and "adapt it again" in m for m in messages)
     assert any("older command scores" in m and "refit" in m for m in messages)  # the base model's zero-shot threshold
     assert loaded.config.threshold == -2.0 and loaded.model.config.format_version == 2
+    assert loaded.model.saved_format_version == 1  # what the warning was read from
     loaded.model.config.command_threshold = None  # a format-1 model never fitted: nothing to flag
     loaded.model.save(tmp_path / "plain")
     plain = tmp_path / "plain" / "config.json"
@@ -664,6 +665,7 @@ def test_commands_recipe_runs_zero_shot_text_only_and_k_shots_on_fsdd(tmp_path):
         pooled = sum(by_speaker[s] * per_speaker[s] for s in by_speaker) / sum(per_speaker[s] for s in by_speaker)
         assert pooled == pytest.approx(results["history"]["accuracy"][k], abs=1e-3), k
         assert 0 <= results["history"]["false_accept"][k] <= 1
+        assert results["runs"][k]["history"]["calibration"]["n"] == 12, k  # its decisions' confidence too
     decisions = json.loads((out / "decisions.json").read_text())  # every recording's answer, per k
     assert list(decisions) == ["0", "text", "1"]
     for k, rows in decisions.items():

@@ -180,8 +180,8 @@ def with_history(recognizer: CommandRecognizer, size: int, audios: dict[str, lis
               for name, clips in tqdm(audios.items(), desc=f"history {size}", unit="set")}
     negatives = {name: f for name, f in frames.items() if name != "test"}
     figures, _ = evaluate(recognizer, frames["test"], truths, negatives, speakers["test"], decoded, paths)
-    kept = ("accuracy", "accuracy_by_speaker", "top1_accuracy", "rejected", "false_accept", "false_accept_by_source")
-    return {"size": size, **{key: figures[key] for key in kept}}
+    same_as_run = ("threshold", "confidence_temperature", "decoder_weight")
+    return {"size": size, **{key: value for key, value in figures.items() if key not in same_as_run}}
 
 
 def decode_as_recognized(recognizer: CommandRecognizer, audios: list[np.ndarray], desc: str

@@ -46,12 +46,13 @@ def main() -> None:
     parser.add_argument("records", nargs="+", help="link_label_frames.py --json outputs")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    refused = set(refusals(non_speech_clips(np.random.default_rng(0))))
+    clips = non_speech_clips(np.random.default_rng(0))
+    refused = set(refusals(clips))
     table: dict[str, dict[str, dict[str, int]]] = {}
     for path in args.records:
         records = json.loads(Path(path).read_text())["records"]
         table[path] = {str(floor): answers_at(records, floor, refused) for floor in FLOORS}
-    print(f"non-speech: {99 - len(refused)} of 99 read, the rest refused before any model reads them")
+    print(f"non-speech: {len(clips) - len(refused)} of {len(clips)} read, the rest refused before any model reads them")
     for floor in map(str, FLOORS):
         cells = []
         for path in args.records:
